@@ -1,0 +1,1 @@
+//! Checks that hold the book and the chapter crates together; see `tests/`.

@@ -1,0 +1,261 @@
+//! The conformance suite: one check per [`Behaviour`].
+//!
+//! Each check builds a fresh allocator over an [`Arena`] with the function it
+//! is given, exercises one behaviour, and returns `Err` with a reason when the
+//! behaviour is not there. [`assert_conforms`] runs them all and insists that
+//! the allocator's [`Malloc::BEHAVIOURS`] tell the truth both ways.
+
+use crate::model;
+use crate::workload::{Op, Rng};
+use allockit::{Behaviour, Malloc};
+use memsource::Arena;
+
+/// A result for each behaviour, in [`Behaviour::ALL`] order.
+pub type Report = Vec<(Behaviour, Result<(), String>)>;
+
+/// Runs every check against allocators made by `make`.
+pub fn run<A: Malloc>(make: impl Fn(Arena) -> A) -> Report {
+    Behaviour::ALL
+        .iter()
+        .map(|&b| (b, check(b, &make)))
+        .collect()
+}
+
+/// Runs every check and panics, listing each disagreement, unless the
+/// allocator has exactly the behaviours it declares.
+pub fn assert_conforms<A: Malloc>(make: impl Fn(Arena) -> A) -> Report {
+    let report = run(&make);
+    let mut wrong = Vec::new();
+    for (b, r) in &report {
+        let declared = A::BEHAVIOURS.contains(b);
+        match (declared, r) {
+            (true, Err(why)) => wrong.push(format!("declares `{}` but fails it: {why}", b.name())),
+            (false, Ok(())) => wrong.push(format!(
+                "passes `{}` but does not declare it: add it to BEHAVIOURS",
+                b.name()
+            )),
+            _ => {}
+        }
+    }
+    assert!(wrong.is_empty(), "{}:\n  {}", A::NAME, wrong.join("\n  "));
+    report
+}
+
+/// Renders reports as a Markdown table: one row per allocator, one column
+/// per behaviour.
+pub fn table(rows: &[(&str, &Report)]) -> String {
+    let mut s = String::from("| chapter |");
+    for b in Behaviour::ALL {
+        s.push_str(&format!(" {} |", b.name()));
+    }
+    s.push_str("\n|---|");
+    s.push_str(&":-:|".repeat(Behaviour::ALL.len()));
+    s.push('\n');
+    for (name, report) in rows {
+        s.push_str(&format!("| {name} |"));
+        for (_, r) in report.iter() {
+            s.push_str(if r.is_ok() { " ✔ |" } else { " ✘ |" });
+        }
+        s.push('\n');
+    }
+    s
+}
+
+/// Runs the check for one behaviour.
+pub fn check<A: Malloc>(b: Behaviour, make: &impl Fn(Arena) -> A) -> Result<(), String> {
+    match b {
+        Behaviour::Correct => correct(make(Arena::new(1 << 20))),
+        Behaviour::ZeroSize => zero_size(make(Arena::new(4096))),
+        Behaviour::HugeSize => huge_size(make(Arena::new(4096))),
+        Behaviour::OutOfMemory => out_of_memory(make(Arena::new(4096))),
+        Behaviour::RandomOps => random_ops(make),
+        Behaviour::ReusesFreed => reuses_freed(make(Arena::new(1 << 16))),
+        Behaviour::Splits => splits(make(Arena::new(1 << 16))),
+        Behaviour::Coalesces => coalesces(make(Arena::new(1 << 16))),
+        Behaviour::ReturnsMemory => returns_memory(make(Arena::new(1 << 20))),
+        Behaviour::Realloc => realloc(make(Arena::new(1 << 16))),
+        Behaviour::Calloc => calloc(make(Arena::new(1 << 16))),
+    }
+}
+
+fn ensure(ok: bool, why: impl FnOnce() -> String) -> Result<(), String> {
+    if ok { Ok(()) } else { Err(why()) }
+}
+
+fn alloc<A: Malloc>(a: &mut A, size: usize) -> Result<*mut u8, String> {
+    let p = a.malloc(size);
+    ensure(!p.is_null(), || format!("malloc({size}) returned null"))?;
+    Ok(p)
+}
+
+fn free<A: Malloc>(a: &mut A, p: *mut u8) -> Result<(), String> {
+    // SAFETY: every caller passes a live block from `a`.
+    unsafe { a.free(p) }.map_err(|e| format!("free refused a live block: {e}"))
+}
+
+fn heap_len<A: Malloc>(a: &A) -> usize {
+    a.map().len()
+}
+
+fn correct<A: Malloc>(a: A) -> Result<(), String> {
+    let mut m = model::Model::new(a);
+    let mut rng = Rng::new(3);
+    for size in (1..=64).chain([100, 128, 255, 256, 1000, 4096]) {
+        m.apply(Op::Malloc(size))?;
+    }
+    for _ in 0..200 {
+        let op = if rng.next_u64() % 3 == 0 {
+            Op::Free(rng.next_u64() as usize)
+        } else {
+            Op::Malloc(rng.range(1, 300))
+        };
+        m.apply(op)?;
+    }
+    m.finish().map(drop)
+}
+
+fn zero_size<A: Malloc>(mut a: A) -> Result<(), String> {
+    let p = alloc(&mut a, 0)?;
+    let q = alloc(&mut a, 0)?;
+    ensure(p != q, || "two malloc(0) returned the same pointer".into())?;
+    ensure(p as usize % model::ALIGN == 0, || "malloc(0) is not aligned".into())?;
+    free(&mut a, p)?;
+    free(&mut a, q)
+}
+
+fn huge_size<A: Malloc>(mut a: A) -> Result<(), String> {
+    let keep = alloc(&mut a, 24)?;
+    let before = a.map();
+    for size in [
+        usize::MAX,
+        usize::MAX - 1,
+        usize::MAX - 15,
+        usize::MAX - 64,
+        isize::MAX as usize,
+        isize::MAX as usize + 1,
+        1 << 40,
+    ] {
+        let p = a.malloc(size);
+        ensure(p.is_null(), || format!("malloc({size:#x}) did not return null"))?;
+        ensure(a.map() == before, || format!("malloc({size:#x}) changed the heap"))?;
+    }
+    let p = alloc(&mut a, 32)?;
+    free(&mut a, p)?;
+    free(&mut a, keep)
+}
+
+fn out_of_memory<A: Malloc>(a: A) -> Result<(), String> {
+    // The arena is 4 KiB: a second block of 2500 bytes cannot fit.
+    let mut m = model::Model::new(a);
+    m.apply(Op::Malloc(2500))?;
+    let before = m.alloc().map();
+    ensure(!m.try_malloc(2500)?, || "a request larger than what is left succeeded".into())?;
+    ensure(m.alloc().map() == before, || "a failed malloc changed the heap".into())?;
+    // What still fits must still be served, and nothing live may be touched.
+    ensure(m.try_malloc(64)?, || "64 bytes that fit were refused after a failure".into())?;
+    loop {
+        let before = m.alloc().map();
+        if !m.try_malloc(64)? {
+            ensure(m.alloc().map() == before, || "a failed malloc changed the heap".into())?;
+            break;
+        }
+    }
+    // `finish` checks every block's contents as it frees them.
+    m.finish().map(drop)
+}
+
+fn reuses_freed<A: Malloc>(mut a: A) -> Result<(), String> {
+    let p = alloc(&mut a, 64)?;
+    let _guard = alloc(&mut a, 64)?;
+    free(&mut a, p)?;
+    let len = heap_len(&a);
+    let q = alloc(&mut a, 64)?;
+    ensure(heap_len(&a) == len, || "the heap grew instead of reusing a freed block".into())?;
+    ensure(q == p, || format!("malloc(64) after free gave {q:p}, not the freed {p:p}"))
+}
+
+fn splits<A: Malloc>(mut a: A) -> Result<(), String> {
+    let p = alloc(&mut a, 1024)?;
+    let _guard = alloc(&mut a, 16)?;
+    free(&mut a, p)?;
+    let len = heap_len(&a);
+    let x = alloc(&mut a, 64)?;
+    let y = alloc(&mut a, 64)?;
+    ensure(heap_len(&a) == len, || {
+        "two small blocks did not both fit in one freed 1024-byte block".into()
+    })?;
+    let inside = |q: *mut u8| (p as usize..p as usize + 1024).contains(&(q as usize));
+    ensure(inside(x) && inside(y), || "the small blocks are not in the freed block".into())
+}
+
+fn coalesces<A: Malloc>(mut a: A) -> Result<(), String> {
+    let x = alloc(&mut a, 256)?;
+    let y = alloc(&mut a, 256)?;
+    let _guard = alloc(&mut a, 16)?;
+    free(&mut a, x)?;
+    free(&mut a, y)?;
+    let len = heap_len(&a);
+    let z = alloc(&mut a, 512)?;
+    ensure(heap_len(&a) == len, || {
+        "512 bytes did not fit in two freed neighbouring 256-byte blocks".into()
+    })?;
+    ensure(z == x, || "the merged block does not start at the first one".into())
+}
+
+fn returns_memory<A: Malloc>(mut a: A) -> Result<(), String> {
+    let small = alloc(&mut a, 16)?;
+    let before = heap_len(&a);
+    let big = alloc(&mut a, 64 * 1024)?;
+    free(&mut a, big)?;
+    ensure(heap_len(&a) <= before, || {
+        format!(
+            "after freeing 64 KiB on top the heap is {} bytes, was {before}",
+            heap_len(&a)
+        )
+    })?;
+    free(&mut a, small)
+}
+
+fn realloc<A: Malloc>(a: A) -> Result<(), String> {
+    let mut m = model::Model::new(a);
+    m.apply(Op::Malloc(100))?;
+    m.apply(Op::Malloc(8))?;
+    m.apply(Op::Realloc(0, 1000))?;
+    m.apply(Op::Realloc(0, 10))?;
+    m.apply(Op::Realloc(1, 3000))?;
+    m.finish().map(drop)
+}
+
+fn calloc<A: Malloc>(a: A) -> Result<(), String> {
+    let mut a = a;
+    // Dirty some memory first so that reuse would show.
+    let p = alloc(&mut a, 256)?;
+    // SAFETY: p owns 256 bytes.
+    unsafe { p.write_bytes(0xff, 256) };
+    free(&mut a, p)?;
+    let Some(q) = a.calloc(usize::MAX, 2) else {
+        return Err("calloc is not provided".into());
+    };
+    ensure(q.is_null(), || "calloc(usize::MAX, 2) did not return null".into())?;
+    let mut m = model::Model::new(a);
+    m.apply(Op::Calloc(16, 16))?;
+    m.apply(Op::Calloc(3, 100))?;
+    m.finish().map(drop)
+}
+
+fn random_ops<A: Malloc>(make: &impl Fn(Arena) -> A) -> Result<(), String> {
+    let n = if cfg!(miri) { 300 } else { 5_000 };
+    let mut rng = Rng::new(42);
+    let realloc = A::BEHAVIOURS.contains(&Behaviour::Realloc);
+    let calloc = A::BEHAVIOURS.contains(&Behaviour::Calloc);
+    let ops: Vec<Op> = (0..n)
+        .map(|_| match rng.range(0, 9) {
+            0..=3 => Op::Malloc(rng.range(0, model::MAX_SIZE)),
+            4..=6 => Op::Free(rng.next_u64() as usize),
+            7 if realloc => Op::Realloc(rng.next_u64() as usize, rng.range(0, model::MAX_SIZE)),
+            8 if calloc => Op::Calloc(rng.range(0, 8), rng.range(0, 64)),
+            _ => Op::Malloc(rng.range(0, 64)),
+        })
+        .collect();
+    model::check(make(Arena::new(model::arena_for(n))), &ops).map(drop)
+}

@@ -1,0 +1,464 @@
+//! The interface every chapter's allocator implements, and the tools that
+//! walk and draw its heap.
+//!
+//! - [`Malloc`] is the C-shaped interface (`malloc`, `free`, and where a
+//!   chapter has them `realloc` and `calloc`) that the conformance suite, the
+//!   property tests and the benchmarks drive. Point them at your own
+//!   allocator by implementing it.
+//! - [`HeapMap`] is what a heap walk returns: every chunk, in address order.
+//!   [`HeapMap::render`] draws it as text (offsets from the start of the heap,
+//!   so it reads the same on every run) and [`svg::render`] as a picture.
+
+#![warn(missing_docs)]
+
+pub mod svg;
+
+use std::fmt::{self, Write as _};
+
+// ANCHOR: behaviour
+/// Things an allocator can do, each checked by the conformance suite.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Behaviour {
+    /// Every block is aligned to 16 bytes, writable, and overlaps no other live block.
+    Correct,
+    /// `malloc(0)` returns a unique pointer that can be freed.
+    ZeroSize,
+    /// A size near `usize::MAX` gives null, and the heap still works.
+    HugeSize,
+    /// When memory runs out: null, the heap intact, and allocation works
+    /// again once something is freed (if the allocator can free).
+    OutOfMemory,
+    /// A freed block is used again for a later request.
+    ReusesFreed,
+    /// A large free block serves a small request and keeps the rest free.
+    Splits,
+    /// Neighbouring free blocks merge into one.
+    Coalesces,
+    /// Freeing everything gives memory back to the system.
+    ReturnsMemory,
+    /// `realloc` keeps the contents.
+    Realloc,
+    /// `calloc` returns zeroed memory.
+    Calloc,
+    /// A long random sequence of operations, contents checked throughout.
+    RandomOps,
+}
+// ANCHOR_END: behaviour
+
+impl Behaviour {
+    /// Every behaviour, in the order the conformance table lists them.
+    pub const ALL: [Behaviour; 11] = [
+        Behaviour::Correct,
+        Behaviour::ZeroSize,
+        Behaviour::HugeSize,
+        Behaviour::OutOfMemory,
+        Behaviour::RandomOps,
+        Behaviour::ReusesFreed,
+        Behaviour::Splits,
+        Behaviour::Coalesces,
+        Behaviour::ReturnsMemory,
+        Behaviour::Realloc,
+        Behaviour::Calloc,
+    ];
+
+    /// A short name for tables.
+    pub fn name(self) -> &'static str {
+        match self {
+            Behaviour::Correct => "aligned, no overlap",
+            Behaviour::ZeroSize => "malloc(0)",
+            Behaviour::HugeSize => "huge sizes",
+            Behaviour::OutOfMemory => "out of memory",
+            Behaviour::RandomOps => "random ops",
+            Behaviour::ReusesFreed => "reuses freed",
+            Behaviour::Splits => "splits",
+            Behaviour::Coalesces => "coalesces",
+            Behaviour::ReturnsMemory => "returns memory",
+            Behaviour::Realloc => "realloc",
+            Behaviour::Calloc => "calloc",
+        }
+    }
+}
+
+// ANCHOR: free_error
+/// Why `free` refused a pointer. The heap is left exactly as it was.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FreeError {
+    /// The pointer is not inside this heap, or not where a block could start.
+    NotOurs,
+    /// The block is already free.
+    DoubleFree,
+}
+// ANCHOR_END: free_error
+
+impl fmt::Display for FreeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            FreeError::NotOurs => "free(): pointer was not allocated by this heap",
+            FreeError::DoubleFree => "free(): block is already free (double free)",
+        })
+    }
+}
+
+impl std::error::Error for FreeError {}
+
+// ANCHOR: malloc_trait
+/// The C-shaped interface the suite, the property tests and the benchmarks drive.
+pub trait Malloc {
+    /// What the conformance table calls this allocator.
+    const NAME: &'static str;
+    /// What this allocator claims to do. The suite checks every claim, and
+    /// checks that every behaviour left out really fails.
+    const BEHAVIOURS: &'static [Behaviour];
+
+    /// A block of at least `size` bytes aligned to 16, or null when there is
+    /// no memory or the size is too large. Never panics.
+    fn malloc(&mut self, size: usize) -> *mut u8;
+
+    /// Gives a block back. `free(null)` does nothing.
+    ///
+    /// # Safety
+    /// `ptr` is null, or a pointer this allocator returned and that has not
+    /// been freed since, or a pointer outside this allocator's heap. (What a
+    /// chapter detects beyond that, it reports as a [`FreeError`].)
+    unsafe fn free(&mut self, ptr: *mut u8) -> Result<(), FreeError>;
+
+    /// `None` if this allocator has no `realloc`; otherwise what C's
+    /// `realloc` returns.
+    ///
+    /// # Safety
+    /// As for [`free`](Malloc::free).
+    unsafe fn realloc(&mut self, ptr: *mut u8, size: usize) -> Option<*mut u8> {
+        let _ = (ptr, size);
+        None
+    }
+
+    /// `None` if this allocator has no `calloc`; otherwise what C's `calloc`
+    /// returns.
+    fn calloc(&mut self, count: usize, size: usize) -> Option<*mut u8> {
+        let _ = (count, size);
+        None
+    }
+
+    /// Walks the heap: every chunk in address order.
+    fn map(&self) -> HeapMap;
+}
+// ANCHOR_END: malloc_trait
+
+/// One chunk found by a heap walk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Chunk {
+    /// Address of the chunk (its header, if it has one).
+    pub addr: usize,
+    /// Bytes of bookkeeping before the payload.
+    pub header: usize,
+    /// Bytes of payload.
+    pub size: usize,
+    /// Whether the payload is handed out.
+    pub used: bool,
+}
+
+impl Chunk {
+    /// Address of the payload: what `malloc` returned for this chunk.
+    pub fn payload(&self) -> usize {
+        self.addr + self.header
+    }
+
+    /// One past the last byte of the chunk.
+    pub fn end(&self) -> usize {
+        self.addr + self.header + self.size
+    }
+}
+
+/// A walk of a whole heap.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HeapMap {
+    /// Where the heap starts; offsets are printed from here.
+    pub base: usize,
+    /// Where the heap ends (the allocator's idea of the break).
+    pub end: usize,
+    /// The chunks, in address order.
+    pub chunks: Vec<Chunk>,
+}
+
+/// Summary figures of a [`HeapMap`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Totals {
+    /// Chunks in use.
+    pub used_chunks: usize,
+    /// Payload bytes in use.
+    pub used_bytes: usize,
+    /// Free chunks.
+    pub free_chunks: usize,
+    /// Payload bytes free.
+    pub free_bytes: usize,
+    /// Bytes spent on headers.
+    pub header_bytes: usize,
+    /// Bytes between chunks that belong to someone else.
+    pub foreign_bytes: usize,
+}
+
+/// Bytes one character of a drawn bar stands for.
+const BAR_UNIT: usize = 16;
+/// Longest bar drawn; longer chunks are cut and marked with `>`.
+const BAR_MAX: usize = 40;
+
+impl HeapMap {
+    /// An empty map for a heap that starts at `base` and ends at `end` (null
+    /// pointers when the heap has not grown yet).
+    pub fn new(base: *const u8, end: *const u8) -> Self {
+        HeapMap {
+            base: base as usize,
+            end: end as usize,
+            chunks: Vec::new(),
+        }
+    }
+
+    /// Adds the chunk at `addr` (chunks must be pushed in address order).
+    pub fn push(&mut self, addr: *const u8, header: usize, size: usize, used: bool) {
+        self.chunks.push(Chunk {
+            addr: addr as usize,
+            header,
+            size,
+            used,
+        });
+    }
+
+    /// Where `p` is, as an offset from the heap start (`+48`), or `null`.
+    pub fn offset(&self, p: *const u8) -> String {
+        if p.is_null() {
+            "null".to_string()
+        } else {
+            format!("+{}", (p as usize).wrapping_sub(self.base) as isize)
+        }
+    }
+
+    /// Bytes from the start of the heap to its end.
+    pub fn len(&self) -> usize {
+        self.end - self.base
+    }
+
+    /// Whether the heap has no bytes at all.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Counts used, free, header and foreign bytes.
+    pub fn totals(&self) -> Totals {
+        let mut t = Totals::default();
+        let mut at = self.base;
+        for c in &self.chunks {
+            t.foreign_bytes += c.addr.saturating_sub(at);
+            t.header_bytes += c.header;
+            if c.used {
+                t.used_chunks += 1;
+                t.used_bytes += c.size;
+            } else {
+                t.free_chunks += 1;
+                t.free_bytes += c.size;
+            }
+            at = c.end();
+        }
+        t
+    }
+
+    /// Checks what every heap walk must show: chunks in address order, inside
+    /// the heap, not overlapping. Returns a description of the first problem.
+    pub fn check(&self) -> Result<(), String> {
+        let mut at = self.base;
+        for (i, c) in self.chunks.iter().enumerate() {
+            if c.addr < at {
+                return Err(format!(
+                    "chunk {i} at +{} overlaps the previous chunk (which ends at +{})",
+                    c.addr - self.base,
+                    at - self.base
+                ));
+            }
+            if c.end() > self.end {
+                return Err(format!(
+                    "chunk {i} at +{} ends at +{}, past the end of the heap (+{})",
+                    c.addr - self.base,
+                    c.end() - self.base,
+                    self.end - self.base
+                ));
+            }
+            at = c.end();
+        }
+        Ok(())
+    }
+
+    /// Draws the heap as text, one line per chunk, with offsets from the
+    /// start of the heap. Bars use one character per 16 bytes: `=` header,
+    /// `#` used, `.` free; `~` marks memory someone else put between chunks.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        let t = self.totals();
+        let _ = writeln!(
+            out,
+            "heap {} B: {} used ({} B), {} free ({} B), headers {} B{}",
+            self.len(),
+            t.used_chunks,
+            t.used_bytes,
+            t.free_chunks,
+            t.free_bytes,
+            t.header_bytes,
+            if t.foreign_bytes > 0 {
+                format!(", foreign {} B", t.foreign_bytes)
+            } else {
+                String::new()
+            }
+        );
+        let mut at = self.base;
+        for c in &self.chunks {
+            if c.addr > at {
+                let gap = c.addr - at;
+                let _ = writeln!(
+                    out,
+                    "  +{:<6} {:<22} {}",
+                    at - self.base,
+                    format!("not ours {gap}"),
+                    bar(&[('~', gap)])
+                );
+            }
+            let state = if c.used { "used" } else { "free" };
+            let fill = if c.used { '#' } else { '.' };
+            let label = if c.header > 0 {
+                format!("hdr {} + {state} {}", c.header, c.size)
+            } else {
+                format!("{state} {}", c.size)
+            };
+            let _ = writeln!(
+                out,
+                "  +{:<6} {:<22} {}",
+                c.addr - self.base,
+                label,
+                bar(&[('=', c.header), (fill, c.size)])
+            );
+            at = c.end();
+        }
+        if self.end > at {
+            let _ = writeln!(out, "  +{:<6} unused {}", at - self.base, self.end - at);
+        }
+        let _ = writeln!(out, "  +{:<6} end", self.len());
+        out
+    }
+}
+
+fn bar(parts: &[(char, usize)]) -> String {
+    let mut s = String::from("|");
+    let mut n = 0;
+    for &(ch, bytes) in parts {
+        for _ in 0..bytes.div_ceil(BAR_UNIT) {
+            if n == BAR_MAX {
+                s.push('>');
+                return s;
+            }
+            s.push(ch);
+            n += 1;
+        }
+    }
+    s.push('|');
+    s
+}
+
+/// One step of a scripted demo: what was done, and the heap afterwards.
+#[derive(Debug, Clone)]
+pub struct Step {
+    /// The operation, as the demo prints it.
+    pub what: String,
+    /// The heap after the operation.
+    pub map: HeapMap,
+}
+
+/// Records the steps of a scripted demo.
+#[derive(Debug, Default)]
+pub struct Script {
+    /// The steps so far.
+    pub steps: Vec<Step>,
+}
+
+impl Script {
+    /// Records that `what` was done, leaving the heap as `map` shows.
+    pub fn step(&mut self, what: impl Into<String>, map: HeapMap) {
+        self.steps.push(Step {
+            what: what.into(),
+            map,
+        });
+    }
+
+    /// Every step as text: the operation, then the heap map.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        for s in &self.steps {
+            let _ = write!(out, "{}\n{}\n", s.what, s.map.render());
+        }
+        out
+    }
+
+    /// Every step as one SVG film strip.
+    pub fn svg(&self, title: &str) -> String {
+        let rows: Vec<(&str, &HeapMap)> =
+            self.steps.iter().map(|s| (s.what.as_str(), &s.map)).collect();
+        svg::render(title, &rows)
+    }
+}
+
+impl fmt::Display for HeapMap {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.render())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> HeapMap {
+        let mut m = HeapMap {
+            base: 1000,
+            end: 1000 + 176,
+            chunks: vec![],
+        };
+        m.chunks.push(Chunk { addr: 1000, header: 32, size: 48, used: true });
+        m.chunks.push(Chunk { addr: 1080, header: 32, size: 16, used: false });
+        m.chunks.push(Chunk { addr: 1144, header: 32, size: 0, used: true });
+        m
+    }
+
+    #[test]
+    fn totals_count_gaps_and_headers() {
+        let t = sample().totals();
+        assert_eq!(t.used_chunks, 2);
+        assert_eq!(t.used_bytes, 48);
+        assert_eq!(t.free_bytes, 16);
+        assert_eq!(t.header_bytes, 96);
+        assert_eq!(t.foreign_bytes, 1144 - 1128);
+    }
+
+    #[test]
+    fn render_marks_gaps_and_uses_offsets() {
+        let text = sample().render();
+        assert!(text.contains("+0      hdr 32 + used 48"), "{text}");
+        assert!(text.contains("+128    not ours 16"), "{text}");
+        assert!(text.contains("|~|"), "{text}");
+        assert!(text.contains("|==...|"), "{text}");
+        assert!(text.ends_with("+176    end\n"), "{text}");
+    }
+
+    #[test]
+    fn check_finds_overlap_and_overrun() {
+        assert_eq!(sample().check(), Ok(()));
+        let mut m = sample();
+        m.chunks[1].addr = 1070;
+        assert!(m.check().unwrap_err().contains("overlaps"));
+        let mut m = sample();
+        m.end = 1150;
+        assert!(m.check().unwrap_err().contains("past the end"));
+    }
+
+    #[test]
+    fn long_bars_are_cut() {
+        let b = bar(&[('#', 10_000)]);
+        assert_eq!(b.len(), 1 + BAR_MAX + 1);
+        assert!(b.ends_with('>'));
+    }
+}

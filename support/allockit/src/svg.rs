@@ -1,0 +1,145 @@
+//! Heap maps drawn as SVG, for the book.
+//!
+//! [`render`] draws one strip per heap map, all on the same scale, so a
+//! sequence of steps reads like a film strip: headers grey, used payload
+//! blue, free payload green, someone else's memory hatched. The output has
+//! no blank lines, so it can be included straight into a Markdown page.
+
+use crate::HeapMap;
+use std::fmt::Write as _;
+
+/// Width of the strip part of the picture.
+const STRIP_W: f64 = 520.0;
+/// Width of one character of a label (11px monospace).
+const CHAR_W: f64 = 6.7;
+const ROW_H: f64 = 44.0;
+const BAR_H: f64 = 22.0;
+const TOP: f64 = 8.0;
+/// Narrowest a drawn piece may be, so that tiny headers stay visible.
+const MIN_W: f64 = 3.0;
+
+/// Colours, shared with the legend.
+const HEADER: &str = "#8a8f98";
+const USED: &str = "#3d7bd9";
+const FREE: &str = "#9fd49a";
+const UNUSED: &str = "#ffffff";
+
+/// Draws `rows` (a label and a heap map each) as one SVG picture.
+pub fn render(title: &str, rows: &[(&str, &HeapMap)]) -> String {
+    let longest = rows.iter().map(|(_, m)| m.len()).max().unwrap_or(0).max(16);
+    let label_chars = rows.iter().map(|(l, _)| l.chars().count()).max().unwrap_or(0);
+    let label_w = (label_chars as f64 * CHAR_W + 12.0).ceil();
+    let width = label_w + STRIP_W + 30.0;
+    let scale = STRIP_W / longest as f64;
+    let height = TOP + ROW_H * rows.len() as f64 + 30.0;
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" class="heap-map" role="img" viewBox="0 0 {width} {height}" width="{width}" height="{height}" font-family="monospace" font-size="11">"#
+    );
+    let _ = writeln!(s, "<title>{}</title>", escape(title));
+    let _ = writeln!(
+        s,
+        r##"<defs><pattern id="foreign" width="6" height="6" patternUnits="userSpaceOnUse" patternTransform="rotate(45)"><rect width="6" height="6" fill="#eee"/><line x1="0" y1="0" x2="0" y2="6" stroke="#999" stroke-width="2"/></pattern></defs>"##
+    );
+    for (i, (label, map)) in rows.iter().enumerate() {
+        let y = TOP + ROW_H * i as f64;
+        let _ = writeln!(
+            s,
+            r#"<text x="0" y="{:.1}">{}</text>"#,
+            y + BAR_H * 0.7,
+            escape(label)
+        );
+        let x0 = label_w;
+        let mut at = map.base;
+        let mut ticks = vec![0usize];
+        for c in &map.chunks {
+            if c.addr > at {
+                piece(&mut s, x0, y, scale, at - map.base, c.addr - at, "url(#foreign)");
+            }
+            piece(&mut s, x0, y, scale, c.addr - map.base, c.header, HEADER);
+            let fill = if c.used { USED } else { FREE };
+            piece(&mut s, x0, y, scale, c.payload() - map.base, c.size, fill);
+            ticks.push(c.addr - map.base);
+            at = c.end();
+        }
+        if map.end > at {
+            piece(&mut s, x0, y, scale, at - map.base, map.end - at, UNUSED);
+        }
+        ticks.push(map.len());
+        ticks.dedup();
+        // Offsets under the strip, skipping any that would overprint the last one drawn.
+        let mut last_x = f64::NEG_INFINITY;
+        for t in ticks {
+            let x = x0 + t as f64 * scale;
+            if x - last_x < 28.0 {
+                continue;
+            }
+            last_x = x;
+            let _ = writeln!(
+                s,
+                r##"<text x="{x:.1}" y="{:.1}" font-size="9" fill="#555">+{t}</text>"##,
+                y + BAR_H + 10.0
+            );
+        }
+    }
+    let ly = TOP + ROW_H * rows.len() as f64 + 8.0;
+    let mut lx = label_w;
+    for (name, fill) in [
+        ("header", HEADER),
+        ("used", USED),
+        ("free", FREE),
+        ("not ours", "url(#foreign)"),
+    ] {
+        let _ = writeln!(
+            s,
+            r##"<rect x="{lx}" y="{ly}" width="12" height="12" fill="{fill}" stroke="#333" stroke-width="0.5"/><text x="{:.1}" y="{:.1}">{name}</text>"##,
+            lx + 16.0,
+            ly + 10.0
+        );
+        lx += 100.0;
+    }
+    s.push_str("</svg>\n");
+    s
+}
+
+fn piece(s: &mut String, x0: f64, y: f64, scale: f64, offset: usize, bytes: usize, fill: &str) {
+    if bytes == 0 {
+        return;
+    }
+    let w = (bytes as f64 * scale).max(MIN_W);
+    let _ = writeln!(
+        s,
+        r##"<rect x="{:.1}" y="{y:.1}" width="{w:.1}" height="{BAR_H}" fill="{fill}" stroke="#333" stroke-width="0.5"><title>+{offset}: {bytes} B</title></rect>"##,
+        x0 + offset as f64 * scale
+    );
+}
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Chunk;
+
+    #[test]
+    fn draws_every_piece_without_blank_lines() {
+        let map = HeapMap {
+            base: 0,
+            end: 160,
+            chunks: vec![
+                Chunk { addr: 0, header: 32, size: 48, used: true },
+                Chunk { addr: 96, header: 32, size: 32, used: false },
+            ],
+        };
+        let svg = render("two chunks", &[("after malloc", &map)]);
+        assert!(svg.starts_with("<svg"));
+        assert!(!svg.contains("\n\n"));
+        assert_eq!(svg.matches(HEADER).count(), 2 + 1, "two headers and the legend");
+        assert!(svg.contains(USED) && svg.contains(FREE));
+        assert!(svg.contains("url(#foreign)"), "the gap at +80");
+        assert!(svg.contains(">+96<"));
+    }
+}

@@ -1,0 +1,366 @@
+//! Memory sources: where the book's allocators get their memory.
+//!
+//! An allocator in this book asks for memory the way a C allocator asks the
+//! kernel with `sbrk`: "move the end of my heap up by *n* bytes and give me the
+//! old end". [`MemorySource`] is that request, and there are two of them:
+//!
+//! - [`Sbrk`] moves the real program break of this process. It is what the
+//!   demos use and what a real program gets.
+//! - [`Arena`] hands out a fixed block of memory one increment at a time and
+//!   fails when it is full. It behaves like a break but belongs to one test,
+//!   so tests are deterministic, run in parallel and run under Miri.
+//!
+//! Every address a source hands out is aligned to [`ALIGN`] (16 bytes, the
+//! alignment `malloc` promises on x86-64 and AArch64 Linux).
+
+#![warn(missing_docs)]
+
+use std::alloc::Layout;
+use std::ptr::NonNull;
+use std::sync::Mutex;
+
+/// Alignment of every address a source returns, and of every size it is asked for.
+pub const ALIGN: usize = 16;
+
+/// Rounds `n` up to a multiple of [`ALIGN`], or `None` if that overflows.
+pub const fn align_up(n: usize) -> Option<usize> {
+    match n.checked_add(ALIGN - 1) {
+        Some(m) => Some(m & !(ALIGN - 1)),
+        None => None,
+    }
+}
+
+// ANCHOR: grown
+/// Memory a source has just added to the heap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Grown {
+    /// Start of the new memory, aligned to [`ALIGN`].
+    pub start: NonNull<u8>,
+    /// True when `start` is exactly where the previous growth of this source
+    /// ended, so the two pieces form one contiguous region. False for the first
+    /// growth, and whenever someone else moved the break in between.
+    pub contiguous: bool,
+}
+// ANCHOR_END: grown
+
+// ANCHOR: source
+/// Something that behaves like the program break.
+pub trait MemorySource {
+    /// Moves the break up by `increment` bytes (a multiple of [`ALIGN`]) and
+    /// returns the start of the new memory, or `None` when there is no more.
+    /// Failure leaves the source as it was. Fresh memory reads as zero.
+    fn grow(&mut self, increment: usize) -> Option<Grown>;
+
+    /// Moves the break down by `decrement` bytes, but only if the break is
+    /// still at `end`, the address where this source's last growth ended (so
+    /// nobody else has put anything above it). Returns whether it shrank.
+    fn shrink(&mut self, end: NonNull<u8>, decrement: usize) -> bool;
+
+    /// The first address this source ever handed out, if any. Heap maps
+    /// print offsets from here, so they read the same on every run.
+    fn base(&self) -> Option<NonNull<u8>>;
+
+    /// Where this source's most recent growth ended (its idea of the break).
+    fn end(&self) -> Option<NonNull<u8>>;
+}
+// ANCHOR_END: source
+
+/// Serialises every `sbrk` call made through this crate. `sbrk` does an
+/// unlocked read-modify-write of a process-wide variable, so two threads calling
+/// it at once can both be handed the same memory.
+static SBRK_LOCK: Mutex<()> = Mutex::new(());
+
+/// The real program break, moved with `sbrk`.
+///
+/// Other code in the process (glibc's own `malloc`, for one) moves the same
+/// break without asking us. `Sbrk` therefore remembers where its own last
+/// growth ended and reports a growth as [`Grown::contiguous`] only when the
+/// new memory starts exactly there.
+#[derive(Debug, Default)]
+pub struct Sbrk {
+    base: Option<NonNull<u8>>,
+    end: Option<NonNull<u8>>,
+}
+
+// SAFETY: `Sbrk` only holds addresses; every use of them goes through `sbrk`
+// under `SBRK_LOCK` or through the allocator that owns the memory.
+unsafe impl Send for Sbrk {}
+
+impl Sbrk {
+    /// A source that has not moved the break yet.
+    pub const fn new() -> Self {
+        Sbrk {
+            base: None,
+            end: None,
+        }
+    }
+}
+
+/// `sbrk`'s failure value is `(void *)-1`, not null.
+fn sbrk_failed(p: *mut libc::c_void) -> bool {
+    p as usize == usize::MAX
+}
+
+// ANCHOR: sbrk_grow
+impl MemorySource for Sbrk {
+    fn grow(&mut self, increment: usize) -> Option<Grown> {
+        debug_assert_eq!(increment % ALIGN, 0);
+        let _guard = SBRK_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+        // SAFETY: sbrk(0) only reads the current break; we hold SBRK_LOCK.
+        let old = unsafe { libc::sbrk(0) };
+        if sbrk_failed(old) {
+            return None;
+        }
+        // Someone else may have left the break unaligned: pad up to ALIGN.
+        let pad = (old as usize).wrapping_neg() % ALIGN;
+        let total = increment.checked_add(pad)?;
+        let total = isize::try_from(total).ok()?;
+        // SAFETY: we hold SBRK_LOCK; a failure is reported as (void*)-1 and
+        // changes nothing.
+        let got = unsafe { libc::sbrk(total) };
+        if sbrk_failed(got) {
+            return None;
+        }
+        if got != old {
+            // Another thread moved the break between our two calls without
+            // our lock (glibc does not take it). The memory from `got` on is
+            // ours, but our padding may be wrong; rather than guess, hand the
+            // memory back if it is still on top, and fail.
+            // SAFETY: as above; shrinking only if the break is still ours.
+            unsafe {
+                if libc::sbrk(0) == got.cast::<u8>().wrapping_add(total as usize).cast() {
+                    libc::sbrk(-total);
+                }
+            }
+            return None;
+        }
+        let start = (got as usize + pad) as *mut u8;
+        let start = NonNull::new(start)?;
+        let contiguous = self.end == Some(start);
+        let end = (start.as_ptr() as usize + increment) as *mut u8;
+        self.end = NonNull::new(end);
+        self.base.get_or_insert(start);
+        Some(Grown { start, contiguous })
+    }
+
+    fn shrink(&mut self, end: NonNull<u8>, decrement: usize) -> bool {
+        let Ok(dec) = isize::try_from(decrement) else {
+            return false;
+        };
+        let _guard = SBRK_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+        // SAFETY: sbrk(0) only reads the break; we hold SBRK_LOCK.
+        let now = unsafe { libc::sbrk(0) };
+        if self.end != Some(end) || now.cast::<u8>() != end.as_ptr() {
+            return false; // someone else's memory is above ours
+        }
+        // SAFETY: the break is where our own last growth left it, so the
+        // `decrement` bytes below it are ours to give back.
+        let r = unsafe { libc::sbrk(-dec) };
+        if sbrk_failed(r) {
+            return false;
+        }
+        self.end = NonNull::new((end.as_ptr() as usize - decrement) as *mut u8);
+        true
+    }
+
+    fn base(&self) -> Option<NonNull<u8>> {
+        self.base
+    }
+
+    fn end(&self) -> Option<NonNull<u8>> {
+        self.end
+    }
+}
+// ANCHOR_END: sbrk_grow
+
+/// A fixed block of memory handed out like a program break.
+///
+/// `Arena::new(capacity)` reserves `capacity` bytes (zeroed, aligned to
+/// [`ALIGN`]); each [`grow`](MemorySource::grow) hands out the next piece
+/// and fails once the arena is full. [`Arena::foreign_grow`] moves the break
+/// as someone else would, to test how an allocator copes with a gap.
+#[derive(Debug)]
+pub struct Arena {
+    mem: NonNull<u8>,
+    layout: Layout,
+    /// Bytes handed out so far (ours and foreign): the arena's "break".
+    brk: usize,
+    /// Where our own last growth ended, as an offset.
+    end: Option<usize>,
+    /// Where our first growth started, as an offset.
+    base: Option<usize>,
+}
+
+// SAFETY: the arena owns its block exclusively; moving it to another thread
+// moves that ownership.
+unsafe impl Send for Arena {}
+
+impl Arena {
+    /// An arena of `capacity` bytes (rounded up to [`ALIGN`]).
+    ///
+    /// # Panics
+    /// If `capacity` is zero or the block cannot be reserved: this runs in
+    /// tests and demos, never inside an allocator.
+    pub fn new(capacity: usize) -> Self {
+        let capacity = align_up(capacity.max(ALIGN)).expect("arena capacity overflows");
+        let layout = Layout::from_size_align(capacity, ALIGN).expect("arena layout");
+        // SAFETY: the layout has a non-zero size.
+        let mem = unsafe { std::alloc::alloc_zeroed(layout) };
+        let mem = NonNull::new(mem).unwrap_or_else(|| std::alloc::handle_alloc_error(layout));
+        Arena {
+            mem,
+            layout,
+            brk: 0,
+            end: None,
+            base: None,
+        }
+    }
+
+    /// Size of the arena in bytes.
+    pub fn capacity(&self) -> usize {
+        self.layout.size()
+    }
+
+    /// Bytes below the break (ours and foreign).
+    pub fn used(&self) -> usize {
+        self.brk
+    }
+
+    /// Moves the break up by `n` bytes as if another part of the program had
+    /// called `sbrk`: the next [`grow`](MemorySource::grow) is not contiguous
+    /// with the previous one. Returns false if the arena is too full.
+    pub fn foreign_grow(&mut self, n: usize) -> bool {
+        match align_up(n).and_then(|n| self.brk.checked_add(n)) {
+            Some(b) if b <= self.capacity() => {
+                self.brk = b;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    fn at(&self, offset: usize) -> NonNull<u8> {
+        debug_assert!(offset <= self.capacity());
+        // SAFETY: offset is within the block (or one past its end), so the
+        // pointer stays inside the same allocation and is not null.
+        unsafe { self.mem.add(offset) }
+    }
+}
+
+impl MemorySource for Arena {
+    fn grow(&mut self, increment: usize) -> Option<Grown> {
+        debug_assert_eq!(increment % ALIGN, 0);
+        let new_brk = self.brk.checked_add(increment)?;
+        if new_brk > self.capacity() {
+            return None;
+        }
+        let start = self.brk;
+        let contiguous = self.end == Some(start);
+        self.brk = new_brk;
+        self.end = Some(new_brk);
+        self.base.get_or_insert(start);
+        Some(Grown {
+            start: self.at(start),
+            contiguous,
+        })
+    }
+
+    fn shrink(&mut self, end: NonNull<u8>, decrement: usize) -> bool {
+        let end_off = (end.as_ptr() as usize).wrapping_sub(self.mem.as_ptr() as usize);
+        if self.end != Some(end_off) || self.brk != end_off || decrement > end_off {
+            return false;
+        }
+        if decrement % ALIGN != 0 {
+            return false;
+        }
+        self.brk -= decrement;
+        self.end = Some(self.brk);
+        // Memory given back and grown again reads as zero, as with the kernel.
+        // SAFETY: [brk, brk + decrement) lies inside the block and nothing
+        // references it any more: the allocator has just given it back.
+        unsafe { self.at(self.brk).as_ptr().write_bytes(0, decrement) };
+        true
+    }
+
+    fn base(&self) -> Option<NonNull<u8>> {
+        self.base.map(|o| self.at(o))
+    }
+
+    fn end(&self) -> Option<NonNull<u8>> {
+        self.end.map(|o| self.at(o))
+    }
+}
+
+impl Drop for Arena {
+    fn drop(&mut self) {
+        // SAFETY: `mem` came from `alloc_zeroed` with exactly this layout.
+        unsafe { std::alloc::dealloc(self.mem.as_ptr(), self.layout) };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn arena_grows_contiguously_and_fails_when_full() {
+        let mut a = Arena::new(64);
+        let g1 = a.grow(32).unwrap();
+        assert!(!g1.contiguous, "the first growth has nothing before it");
+        let g2 = a.grow(32).unwrap();
+        assert!(g2.contiguous);
+        assert_eq!(g2.start.as_ptr() as usize - g1.start.as_ptr() as usize, 32);
+        assert_eq!(a.grow(16), None, "full");
+        assert_eq!(a.used(), 64, "a failed growth changes nothing");
+    }
+
+    #[test]
+    fn arena_memory_is_zeroed_and_aligned() {
+        let mut a = Arena::new(256);
+        let g = a.grow(128).unwrap();
+        assert_eq!(g.start.as_ptr() as usize % ALIGN, 0);
+        // SAFETY: 128 bytes from `g.start` were just handed to us.
+        let bytes = unsafe { std::slice::from_raw_parts(g.start.as_ptr(), 128) };
+        assert!(bytes.iter().all(|&b| b == 0));
+    }
+
+    #[test]
+    fn foreign_growth_breaks_contiguity_and_blocks_shrinking() {
+        let mut a = Arena::new(256);
+        let g1 = a.grow(32).unwrap();
+        let end1 = a.end().unwrap();
+        assert!(a.foreign_grow(16));
+        assert!(!a.shrink(end1, 32), "someone else is above us");
+        let g2 = a.grow(32).unwrap();
+        assert!(!g2.contiguous);
+        assert_eq!(g2.start.as_ptr() as usize - g1.start.as_ptr() as usize, 48);
+        let end2 = a.end().unwrap();
+        assert!(a.shrink(end2, 32));
+        assert_eq!(a.used(), 48);
+        assert!(!a.shrink(end2, 32), "the break is no longer at end2");
+    }
+
+    #[test]
+    fn huge_requests_fail_cleanly() {
+        let mut a = Arena::new(64);
+        assert_eq!(a.grow(usize::MAX - 15), None);
+        assert_eq!(a.used(), 0);
+        assert_eq!(align_up(usize::MAX), None);
+    }
+
+    #[test]
+    #[cfg_attr(miri, ignore = "Miri does not support sbrk")]
+    fn sbrk_grows_the_real_break() {
+        let mut s = Sbrk::new();
+        let g = s.grow(4096).expect("sbrk");
+        assert_eq!(g.start.as_ptr() as usize % ALIGN, 0);
+        assert!(!g.contiguous);
+        // SAFETY: the 4096 bytes at g.start are ours.
+        unsafe { g.start.as_ptr().write_bytes(0xAB, 4096) };
+        assert_eq!(s.base(), Some(g.start));
+        // A huge request fails with None, not a panic, and changes nothing.
+        let end = s.end();
+        assert_eq!(s.grow(usize::MAX & !(ALIGN - 1)), None);
+        assert_eq!(s.end(), end);
+    }
+}
