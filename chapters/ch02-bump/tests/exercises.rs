@@ -81,7 +81,7 @@ macro_rules! checks {
         }
 
         #[allow(dead_code)]
-        pub const ALL: [(&str, fn() -> Result<(), String>); 2] =
+        pub const ALL: [alloc_suite::exercises::Check; 2] =
             [("exercise 1", exercise_1), ("exercise 2", exercise_2)];
     };
 }

@@ -180,10 +180,10 @@ impl<A: Malloc> Model<A> {
 
     /// Checks the heap walk against the live blocks.
     pub fn check_walk(&self) -> Result<(), String> {
-        let map = self.alloc.map();
-        if let Err(e) = map.check() {
+        if let Err(e) = self.alloc.check() {
             return self.fail(e);
         }
+        let map = self.alloc.map();
         let mut holders = vec![0usize; map.chunks.len()];
         for b in &self.live {
             let (b0, b1) = (b.ptr as usize, b.ptr as usize + b.size);

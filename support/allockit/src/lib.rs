@@ -141,6 +141,12 @@ pub trait Malloc {
 
     /// Walks the heap: every chunk in address order.
     fn map(&self) -> HeapMap;
+
+    /// Walks the heap checking its invariants; `Err` says which one broke.
+    /// The default checks what every heap map must show.
+    fn check(&self) -> Result<(), String> {
+        self.map().check()
+    }
 }
 // ANCHOR_END: malloc_trait
 

@@ -35,7 +35,7 @@ pub fn render(title: &str, rows: &[(&str, &HeapMap)]) -> String {
     let mut s = String::new();
     let _ = writeln!(
         s,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" class="heap-map" role="img" viewBox="0 0 {width} {height}" width="{width}" height="{height}" font-family="monospace" font-size="11">"#
+        r#"<svg xmlns="http://www.w3.org/2000/svg" class="heap-map" role="img" style="max-width:100%;height:auto" viewBox="0 0 {width} {height}" width="{width}" height="{height}" font-family="monospace" font-size="11">"#
     );
     let _ = writeln!(s, "<title>{}</title>", escape(title));
     let _ = writeln!(
