@@ -184,16 +184,19 @@ impl<A: Malloc> Model<A> {
             return self.fail(e);
         }
         let map = self.alloc.map();
+        // Match live blocks to chunks in one pass over both, in address order.
+        let mut blocks: Vec<&Block> = self.live.iter().collect();
+        blocks.sort_by_key(|b| b.ptr as usize);
         let mut holders = vec![0usize; map.chunks.len()];
-        for b in &self.live {
+        let mut k = 0;
+        for b in blocks {
             let (b0, b1) = (b.ptr as usize, b.ptr as usize + b.size);
-            match map
-                .chunks
-                .iter()
-                .position(|c| c.used && c.payload() <= b0 && b1 <= c.end())
-            {
-                Some(k) => holders[k] += 1,
-                None => {
+            while k < map.chunks.len() && map.chunks[k].end() <= b0 {
+                k += 1;
+            }
+            match map.chunks.get(k) {
+                Some(c) if c.used && c.payload() <= b0 && b1 <= c.end() => holders[k] += 1,
+                _ => {
                     return self.fail(format!(
                         "live block {:p}+{} is in no used chunk",
                         b.ptr, b.size

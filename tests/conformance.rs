@@ -1,0 +1,56 @@
+//! The conformance suite over every chapter: each chapter's declared
+//! behaviours must pass and the ones it leaves out must fail. The table the
+//! book shows is this test's snapshot.
+
+use alloc_suite::conformance::{Report, assert_conforms, table};
+use ch02_bump::Bump;
+use ch03_free_list::Heap;
+
+fn reports() -> Vec<(&'static str, Report)> {
+    vec![
+        ("2. bump", assert_conforms(Bump::new)),
+        ("3. free list", assert_conforms(Heap::new)),
+    ]
+}
+
+#[test]
+fn every_chapter_does_what_it_declares_and_no_more() {
+    let reports = reports();
+    let rows: Vec<(&str, &Report)> = reports.iter().map(|(n, r)| (*n, r)).collect();
+    insta::assert_snapshot!("table", table(&rows));
+    for (name, report) in &rows {
+        let file = name.replace(". ", "_").replace(' ', "_");
+        insta::assert_snapshot!(format!("row_{file}"), table(&[(name, report)]));
+    }
+}
+
+/// The suite must be able to fail: a deliberately broken allocator fails
+/// the checks it breaks.
+#[test]
+fn the_suite_catches_a_broken_allocator() {
+    use allockit::{Behaviour, FreeError, HeapMap, Malloc};
+    use memsource::Arena;
+
+    /// Hands out 8-byte-aligned blocks that overlap their neighbours.
+    struct Sloppy(Bump<Arena>);
+    impl Malloc for Sloppy {
+        const NAME: &'static str = "sloppy";
+        const BEHAVIOURS: &'static [Behaviour] = &[Behaviour::Correct];
+        fn malloc(&mut self, size: usize) -> *mut u8 {
+            let p = self.0.malloc(size);
+            if size > 8 { p.wrapping_add(8) } else { p }
+        }
+        unsafe fn free(&mut self, _: *mut u8) -> Result<(), FreeError> {
+            Ok(())
+        }
+        fn map(&self) -> HeapMap {
+            self.0.map()
+        }
+    }
+    let report = alloc_suite::conformance::run(|a| Sloppy(Bump::new(a)));
+    let correct = &report.iter().find(|(b, _)| *b == Behaviour::Correct).unwrap().1;
+    let why = correct.as_ref().unwrap_err();
+    assert!(why.contains("not aligned") || why.contains("overlaps"), "{why}");
+    let r = std::panic::catch_unwind(|| assert_conforms(|a| Sloppy(Bump::new(a))));
+    assert!(r.is_err(), "assert_conforms accepted a broken allocator");
+}
