@@ -17,6 +17,7 @@ fn sbrk_per_request(c: &mut Criterion) {
     const N: usize = 1_000;
     let mut g = c.benchmark_group("ch02 1000 x malloc(32)");
     g.sample_size(20);
+    g.throughput(criterion::Throughput::Elements(N as u64));
     g.bench_function("bump on an arena", |b| {
         b.iter_batched(
             || Bump::new(memsource::Arena::new(N * 32)),
