@@ -4,6 +4,7 @@ use ch02_bump::{Bump, demo};
 use memsource::Arena;
 
 #[test]
+#[cfg_attr(miri, ignore = "insta cannot run under Miri")]
 fn demo_steps() {
     let script = demo::run(Arena::new(4096));
     insta::assert_snapshot!("demo", script.render());
@@ -23,6 +24,7 @@ fn demo_binary_on_the_real_break() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "insta cannot run under Miri")]
 fn memory_is_never_reused() {
     let mut heap = Bump::new(alloc_suite::bench::arena());
     let fp = alloc_suite::workload::footprint(&mut heap, &alloc_suite::bench::ops());

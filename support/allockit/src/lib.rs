@@ -446,7 +446,7 @@ mod tests {
         assert!(text.contains("+0      hdr 32 + used 48"), "{text}");
         assert!(text.contains("+128    not ours 16"), "{text}");
         assert!(text.contains("|~|"), "{text}");
-        assert!(text.contains("|==...|"), "{text}");
+        assert!(text.contains("|==.|"), "{text}");
         assert!(text.ends_with("+176    end\n"), "{text}");
     }
 
