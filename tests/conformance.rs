@@ -51,9 +51,16 @@ fn the_suite_catches_a_broken_allocator() {
         }
     }
     let report = alloc_suite::conformance::run(|a| Sloppy(Bump::new(a)));
-    let correct = &report.iter().find(|(b, _)| *b == Behaviour::Correct).unwrap().1;
+    let correct = &report
+        .iter()
+        .find(|(b, _)| *b == Behaviour::Correct)
+        .unwrap()
+        .1;
     let why = correct.as_ref().unwrap_err();
-    assert!(why.contains("not aligned") || why.contains("overlaps"), "{why}");
+    assert!(
+        why.contains("not aligned") || why.contains("overlaps"),
+        "{why}"
+    );
     let r = std::panic::catch_unwind(|| assert_conforms(|a| Sloppy(Bump::new(a))));
     assert!(r.is_err(), "assert_conforms accepted a broken allocator");
 }

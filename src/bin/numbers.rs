@@ -33,7 +33,9 @@ fn read_bench(dir: &Path) -> Option<Row> {
     let bench = fs::read_to_string(dir.join("new/benchmark.json")).ok()?;
     let est = fs::read_to_string(dir.join("new/estimates.json")).ok()?;
     let median_at = est.find("\"median\"")?;
-    let median: f64 = json_field(&est[median_at..], "point_estimate")?.parse().ok()?;
+    let median: f64 = json_field(&est[median_at..], "point_estimate")?
+        .parse()
+        .ok()?;
     let elements: f64 = json_field(&bench, "Elements")
         .and_then(|n| n.parse().ok())
         .unwrap_or(1.0);
@@ -71,7 +73,9 @@ fn table(chapter: &str, criterion: &Path) -> Result<String, String> {
         }
     }
     if rows.is_empty() {
-        return Err(format!("no results for {chapter}: run `cargo bench -p {chapter}` first"));
+        return Err(format!(
+            "no results for {chapter}: run `cargo bench -p {chapter}` first"
+        ));
     }
     rows.sort_by(|a, b| (&a.group, &a.bench).cmp(&(&b.group, &b.bench)));
     let mut out = String::from(

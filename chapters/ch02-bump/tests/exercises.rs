@@ -111,8 +111,5 @@ fn exercise_2_reserve() {
 
 #[test]
 fn unsolved_exercises_fail_their_tests() {
-    alloc_suite::exercises::starting_point_fails(
-        include_str!("../src/exercises.rs"),
-        &start::ALL,
-    );
+    alloc_suite::exercises::starting_point_fails(include_str!("../src/exercises.rs"), &start::ALL);
 }

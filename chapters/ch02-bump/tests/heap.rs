@@ -8,7 +8,10 @@ use memsource::Arena;
 fn demo_steps() {
     let script = demo::run(Arena::new(4096));
     insta::assert_snapshot!("demo", script.render());
-    insta::assert_snapshot!("demo_svg", script.svg("The bump allocator's heap, step by step"));
+    insta::assert_snapshot!(
+        "demo_svg",
+        script.svg("The bump allocator's heap, step by step")
+    );
 }
 
 /// The demo binary runs on the real break; its output must match the

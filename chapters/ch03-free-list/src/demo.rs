@@ -24,21 +24,38 @@ pub fn run<S: MemorySource>(source: S) -> Script {
     s.step(format!("b = malloc(100) -> {}", at(&heap, b)), heap.map());
     let c = heap.malloc(8);
     s.step(format!("c = malloc(8)   -> {}", at(&heap, c)), heap.map());
-    // SAFETY (for every free below): the pointers are null, came from this
-    // heap, or lie outside it; the heap detects the rest.
+    // SAFETY: b came from this heap and is live.
     let r = unsafe { heap.free(b) };
     s.step(format!("free(b)         -> {}", result(r)), heap.map());
     let d = heap.malloc(64);
-    s.step(format!("d = malloc(64)  -> {}  (b's chunk, first fit)", at(&heap, d)), heap.map());
+    s.step(
+        format!(
+            "d = malloc(64)  -> {}  (b's chunk, first fit)",
+            at(&heap, d)
+        ),
+        heap.map(),
+    );
+    // SAFETY: a came from this heap and is live.
     let r = unsafe { heap.free(a) };
     s.step(format!("free(a)         -> {}", result(r)), heap.map());
     let e = heap.malloc(40);
-    s.step(format!("e = malloc(40)  -> {}  (no free chunk fits: grow)", at(&heap, e)), heap.map());
+    s.step(
+        format!(
+            "e = malloc(40)  -> {}  (no free chunk fits: grow)",
+            at(&heap, e)
+        ),
+        heap.map(),
+    );
+    // SAFETY: a came from this heap; its chunk is free, which `free` checks
+    // before changing anything.
     let r = unsafe { heap.free(a) };
     s.step(format!("free(a) again   -> {}", result(r)), heap.map());
     let mut local = 0u8;
+    // SAFETY: `local` lies outside the heap, which `free` checks before
+    // reading any header.
     let r = unsafe { heap.free(&mut local) };
     s.step(format!("free(&local)    -> {}", result(r)), heap.map());
+    // SAFETY: null is always allowed.
     let r = unsafe { heap.free(std::ptr::null_mut()) };
     s.step(format!("free(null)      -> {}", result(r)), heap.map());
     s

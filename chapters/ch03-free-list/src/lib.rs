@@ -234,7 +234,7 @@ impl<S: MemorySource> Heap<S> {
         let first = self.head as usize;
         let end = self.source.end()?.as_ptr() as usize;
         let p = ptr as usize;
-        if self.head.is_null() || p < first + HEADER || p >= end || p % 16 != 0 {
+        if self.head.is_null() || p < first + HEADER || p >= end || !p.is_multiple_of(16) {
             return None;
         }
         Some(ptr.wrapping_sub(HEADER).cast())
@@ -263,10 +263,10 @@ impl<S: MemorySource> Heap<S> {
             if at % 16 != 0 || size % 16 != 0 {
                 return Err(format!("chunk {at:#x} (size {size}) is not aligned"));
             }
-            if let Some(prev) = last {
-                if at < prev.payload() as usize + prev.size() {
-                    return Err(format!("chunk {at:#x} is not above the one before it"));
-                }
+            if let Some(prev) = last
+                && at < prev.payload() as usize + prev.size()
+            {
+                return Err(format!("chunk {at:#x} is not above the one before it"));
             }
             if at + HEADER + size > end {
                 return Err(format!("chunk {at:#x} runs past the end of the heap"));

@@ -35,19 +35,19 @@ macro_rules! checks {
             ensure(!p.is_null() && heap.map().len() > len, "with nothing free, the heap grows")?;
             // And the allocator is still correct under random use.
             let mut rng = Rng::new(9);
-            let ops: Vec<Op> = (0..600)
+            let ops: Vec<Op> = (0..if cfg!(miri) { 60 } else { 600 })
                 .map(|i| if i % 3 == 2 { Op::Free(rng.next_u64() as usize) } else { Op::Malloc(rng.range(1, 300)) })
                 .collect();
-            let heap = Heap::with_placement(Arena::new(1 << 20), ex::best_fit);
+            let heap = Heap::with_placement(Arena::new(1 << 18), ex::best_fit);
             alloc_suite::model::check(heap, &ops).map(drop)
         }
 
         pub fn exercise_2() -> Result<(), String> {
-            let mut heap = Heap::new(Arena::new(1 << 20));
+            let mut heap = Heap::new(Arena::new(1 << 17));
             ensure(ex::stats(&heap) == Default::default(), "an empty heap has no chunks")?;
             let mut rng = Rng::new(4);
             let mut live = Vec::new();
-            for _ in 0..300 {
+            for _ in 0..if cfg!(miri) { 40 } else { 300 } {
                 if rng.next_u64() % 3 == 0 && !live.is_empty() {
                     let p = live.swap_remove(rng.range(0, live.len() - 1));
                     // SAFETY: p came from this heap and is live.

@@ -100,7 +100,12 @@ fn sizes_that_overflow_give_null_and_change_nothing() {
     let mut heap = Heap::new(Arena::new(4096));
     heap.malloc(1);
     let before = heap.map();
-    for size in [usize::MAX, usize::MAX - 15, usize::MAX - HEADER, isize::MAX as usize] {
+    for size in [
+        usize::MAX,
+        usize::MAX - 15,
+        usize::MAX - HEADER,
+        isize::MAX as usize,
+    ] {
         assert!(heap.malloc(size).is_null(), "malloc({size:#x})");
     }
     assert_eq!(heap.map(), before);

@@ -104,7 +104,7 @@ fn correct<A: Malloc>(a: A) -> Result<(), String> {
         m.apply(Op::Malloc(size))?;
     }
     for _ in 0..200 {
-        let op = if rng.next_u64() % 3 == 0 {
+        let op = if rng.next_u64().is_multiple_of(3) {
             Op::Free(rng.next_u64() as usize)
         } else {
             Op::Malloc(rng.range(1, 300))
@@ -118,7 +118,9 @@ fn zero_size<A: Malloc>(mut a: A) -> Result<(), String> {
     let p = alloc(&mut a, 0)?;
     let q = alloc(&mut a, 0)?;
     ensure(p != q, || "two malloc(0) returned the same pointer".into())?;
-    ensure(p as usize % model::ALIGN == 0, || "malloc(0) is not aligned".into())?;
+    ensure((p as usize).is_multiple_of(model::ALIGN), || {
+        "malloc(0) is not aligned".into()
+    })?;
     free(&mut a, p)?;
     free(&mut a, q)
 }
@@ -136,8 +138,12 @@ fn huge_size<A: Malloc>(mut a: A) -> Result<(), String> {
         1 << 40,
     ] {
         let p = a.malloc(size);
-        ensure(p.is_null(), || format!("malloc({size:#x}) did not return null"))?;
-        ensure(a.map() == before, || format!("malloc({size:#x}) changed the heap"))?;
+        ensure(p.is_null(), || {
+            format!("malloc({size:#x}) did not return null")
+        })?;
+        ensure(a.map() == before, || {
+            format!("malloc({size:#x}) changed the heap")
+        })?;
     }
     let p = alloc(&mut a, 32)?;
     free(&mut a, p)?;
@@ -149,14 +155,22 @@ fn out_of_memory<A: Malloc>(a: A) -> Result<(), String> {
     let mut m = model::Model::new(a);
     m.apply(Op::Malloc(2500))?;
     let before = m.alloc().map();
-    ensure(!m.try_malloc(2500)?, || "a request larger than what is left succeeded".into())?;
-    ensure(m.alloc().map() == before, || "a failed malloc changed the heap".into())?;
+    ensure(!m.try_malloc(2500)?, || {
+        "a request larger than what is left succeeded".into()
+    })?;
+    ensure(m.alloc().map() == before, || {
+        "a failed malloc changed the heap".into()
+    })?;
     // What still fits must still be served, and nothing live may be touched.
-    ensure(m.try_malloc(64)?, || "64 bytes that fit were refused after a failure".into())?;
+    ensure(m.try_malloc(64)?, || {
+        "64 bytes that fit were refused after a failure".into()
+    })?;
     loop {
         let before = m.alloc().map();
         if !m.try_malloc(64)? {
-            ensure(m.alloc().map() == before, || "a failed malloc changed the heap".into())?;
+            ensure(m.alloc().map() == before, || {
+                "a failed malloc changed the heap".into()
+            })?;
             break;
         }
     }
@@ -170,8 +184,12 @@ fn reuses_freed<A: Malloc>(mut a: A) -> Result<(), String> {
     free(&mut a, p)?;
     let len = heap_len(&a);
     let q = alloc(&mut a, 64)?;
-    ensure(heap_len(&a) == len, || "the heap grew instead of reusing a freed block".into())?;
-    ensure(q == p, || format!("malloc(64) after free gave {q:p}, not the freed {p:p}"))
+    ensure(heap_len(&a) == len, || {
+        "the heap grew instead of reusing a freed block".into()
+    })?;
+    ensure(q == p, || {
+        format!("malloc(64) after free gave {q:p}, not the freed {p:p}")
+    })
 }
 
 fn splits<A: Malloc>(mut a: A) -> Result<(), String> {
@@ -185,7 +203,9 @@ fn splits<A: Malloc>(mut a: A) -> Result<(), String> {
         "two small blocks did not both fit in one freed 1024-byte block".into()
     })?;
     let inside = |q: *mut u8| (p as usize..p as usize + 1024).contains(&(q as usize));
-    ensure(inside(x) && inside(y), || "the small blocks are not in the freed block".into())
+    ensure(inside(x) && inside(y), || {
+        "the small blocks are not in the freed block".into()
+    })
 }
 
 fn coalesces<A: Malloc>(mut a: A) -> Result<(), String> {
@@ -199,7 +219,9 @@ fn coalesces<A: Malloc>(mut a: A) -> Result<(), String> {
     ensure(heap_len(&a) == len, || {
         "512 bytes did not fit in two freed neighbouring 256-byte blocks".into()
     })?;
-    ensure(z == x, || "the merged block does not start at the first one".into())
+    ensure(z == x, || {
+        "the merged block does not start at the first one".into()
+    })
 }
 
 fn returns_memory<A: Malloc>(mut a: A) -> Result<(), String> {
@@ -236,7 +258,9 @@ fn calloc<A: Malloc>(a: A) -> Result<(), String> {
     let Some(q) = a.calloc(usize::MAX, 2) else {
         return Err("calloc is not provided".into());
     };
-    ensure(q.is_null(), || "calloc(usize::MAX, 2) did not return null".into())?;
+    ensure(q.is_null(), || {
+        "calloc(usize::MAX, 2) did not return null".into()
+    })?;
     let mut m = model::Model::new(a);
     m.apply(Op::Calloc(16, 16))?;
     m.apply(Op::Calloc(3, 100))?;

@@ -27,7 +27,9 @@ pub fn starting_point_fails(source: &str, checks: &[Check]) {
                 ));
             }
         } else if std::env::var_os("CI").is_some() {
-            problems.push(format!("{name}: `{marker}` is missing from the shipped exercises"));
+            problems.push(format!(
+                "{name}: `{marker}` is missing from the shipped exercises"
+            ));
         } else {
             eprintln!("{name}: started (marker removed), so its starting point is not checked");
         }

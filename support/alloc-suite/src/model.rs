@@ -71,7 +71,7 @@ impl<A: Malloc> Model<A> {
         if p.is_null() {
             return self.fail(format!("allocation of {size} bytes returned null"));
         }
-        if p as usize % ALIGN != 0 {
+        if !(p as usize).is_multiple_of(ALIGN) {
             return self.fail(format!("block {p:p} is not aligned to {ALIGN}"));
         }
         let (a0, a1) = (p as usize, p as usize + size.max(1));
@@ -114,7 +114,11 @@ impl<A: Malloc> Model<A> {
         }
         self.step += 1;
         self.check_new(p, size)?;
-        let b = Block { ptr: p, size, tag: self.tag() };
+        let b = Block {
+            ptr: p,
+            size,
+            tag: self.tag(),
+        };
         Self::fill(&b);
         self.live.push(b);
         self.check_walk()?;
@@ -128,7 +132,11 @@ impl<A: Malloc> Model<A> {
             Op::Malloc(size) => {
                 let p = self.alloc.malloc(size);
                 self.check_new(p, size)?;
-                let b = Block { ptr: p, size, tag: self.tag() };
+                let b = Block {
+                    ptr: p,
+                    size,
+                    tag: self.tag(),
+                };
                 Self::fill(&b);
                 self.live.push(b);
             }
@@ -138,9 +146,16 @@ impl<A: Malloc> Model<A> {
                 };
                 let total = n * size;
                 self.check_new(p, total)?;
-                let b = Block { ptr: p, size: total, tag: 0 };
+                let b = Block {
+                    ptr: p,
+                    size: total,
+                    tag: 0,
+                };
                 self.verify(&b, total)?;
-                let b = Block { tag: self.tag(), ..b };
+                let b = Block {
+                    tag: self.tag(),
+                    ..b
+                };
                 Self::fill(&b);
                 self.live.push(b);
             }
@@ -168,9 +183,16 @@ impl<A: Malloc> Model<A> {
                 };
                 self.live.swap_remove(i);
                 self.check_new(p, size)?;
-                let moved = Block { ptr: p, size, tag: old.tag };
+                let moved = Block {
+                    ptr: p,
+                    size,
+                    tag: old.tag,
+                };
                 self.verify(&moved, old.size.min(size))?;
-                let b = Block { tag: self.tag(), ..moved };
+                let b = Block {
+                    tag: self.tag(),
+                    ..moved
+                };
                 Self::fill(&b);
                 self.live.push(b);
             }

@@ -52,7 +52,7 @@ pub fn reference(ops: usize, max_live: usize, seed: u64) -> Vec<Op> {
     let mut live = 0usize;
     for n in 0..ops {
         let fill = n < max_live;
-        if live > 0 && (live == max_live || (!fill && rng.next_u64() % 2 == 0)) {
+        if live > 0 && (live == max_live || (!fill && rng.next_u64().is_multiple_of(2))) {
             out.push(Op::Free(rng.range(0, usize::MAX - 1)));
             live -= 1;
         } else {
@@ -174,7 +174,10 @@ impl std::fmt::Display for Footprint {
 /// if an allocation fails: give it enough memory.
 pub fn footprint<A: Malloc>(a: &mut A, ops: &[Op]) -> Footprint {
     let mut live: Vec<(*mut u8, usize)> = Vec::new();
-    let mut fp = Footprint { ops: ops.len(), ..Footprint::default() };
+    let mut fp = Footprint {
+        ops: ops.len(),
+        ..Footprint::default()
+    };
     let mut live_bytes = 0;
     for op in ops {
         match *op {

@@ -402,8 +402,11 @@ impl Script {
 
     /// Every step as one SVG film strip.
     pub fn svg(&self, title: &str) -> String {
-        let rows: Vec<(&str, &HeapMap)> =
-            self.steps.iter().map(|s| (s.what.as_str(), &s.map)).collect();
+        let rows: Vec<(&str, &HeapMap)> = self
+            .steps
+            .iter()
+            .map(|s| (s.what.as_str(), &s.map))
+            .collect();
         svg::render(title, &rows)
     }
 }
@@ -424,9 +427,24 @@ mod tests {
             end: 1000 + 176,
             chunks: vec![],
         };
-        m.chunks.push(Chunk { addr: 1000, header: 32, size: 48, used: true });
-        m.chunks.push(Chunk { addr: 1080, header: 32, size: 16, used: false });
-        m.chunks.push(Chunk { addr: 1144, header: 32, size: 0, used: true });
+        m.chunks.push(Chunk {
+            addr: 1000,
+            header: 32,
+            size: 48,
+            used: true,
+        });
+        m.chunks.push(Chunk {
+            addr: 1080,
+            header: 32,
+            size: 16,
+            used: false,
+        });
+        m.chunks.push(Chunk {
+            addr: 1144,
+            header: 32,
+            size: 0,
+            used: true,
+        });
         m
     }
 

@@ -27,7 +27,11 @@ const UNUSED: &str = "#ffffff";
 /// Draws `rows` (a label and a heap map each) as one SVG picture.
 pub fn render(title: &str, rows: &[(&str, &HeapMap)]) -> String {
     let longest = rows.iter().map(|(_, m)| m.len()).max().unwrap_or(0).max(16);
-    let label_chars = rows.iter().map(|(l, _)| l.chars().count()).max().unwrap_or(0);
+    let label_chars = rows
+        .iter()
+        .map(|(l, _)| l.chars().count())
+        .max()
+        .unwrap_or(0);
     let label_w = (label_chars as f64 * CHAR_W + 12.0).ceil();
     let width = label_w + STRIP_W + 30.0;
     let scale = STRIP_W / longest as f64;
@@ -55,7 +59,15 @@ pub fn render(title: &str, rows: &[(&str, &HeapMap)]) -> String {
         let mut ticks = vec![0usize];
         for c in &map.chunks {
             if c.addr > at {
-                piece(&mut s, x0, y, scale, at - map.base, c.addr - at, "url(#foreign)");
+                piece(
+                    &mut s,
+                    x0,
+                    y,
+                    scale,
+                    at - map.base,
+                    c.addr - at,
+                    "url(#foreign)",
+                );
             }
             piece(&mut s, x0, y, scale, c.addr - map.base, c.header, HEADER);
             let fill = if c.used { USED } else { FREE };
@@ -116,7 +128,9 @@ fn piece(s: &mut String, x0: f64, y: f64, scale: f64, offset: usize, bytes: usiz
 }
 
 fn escape(text: &str) -> String {
-    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }
 
 #[cfg(test)]
@@ -130,14 +144,28 @@ mod tests {
             base: 0,
             end: 160,
             chunks: vec![
-                Chunk { addr: 0, header: 32, size: 48, used: true },
-                Chunk { addr: 96, header: 32, size: 32, used: false },
+                Chunk {
+                    addr: 0,
+                    header: 32,
+                    size: 48,
+                    used: true,
+                },
+                Chunk {
+                    addr: 96,
+                    header: 32,
+                    size: 32,
+                    used: false,
+                },
             ],
         };
         let svg = render("two chunks", &[("after malloc", &map)]);
         assert!(svg.starts_with("<svg"));
         assert!(!svg.contains("\n\n"));
-        assert_eq!(svg.matches(HEADER).count(), 2 + 1, "two headers and the legend");
+        assert_eq!(
+            svg.matches(HEADER).count(),
+            2 + 1,
+            "two headers and the legend"
+        );
         assert!(svg.contains(USED) && svg.contains(FREE));
         assert!(svg.contains("url(#foreign)"), "the gap at +80");
         assert!(svg.contains(">+96<"));

@@ -270,7 +270,7 @@ impl MemorySource for Arena {
         if self.end != Some(end_off) || self.brk != end_off || decrement > end_off {
             return false;
         }
-        if decrement % ALIGN != 0 {
+        if !decrement.is_multiple_of(ALIGN) {
             return false;
         }
         self.brk -= decrement;
