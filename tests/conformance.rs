@@ -4,14 +4,17 @@
 
 use alloc_suite::conformance::{Report, assert_conforms, table};
 use ch02_bump::Bump;
-use ch03_free_list::Heap;
 
+// ANCHOR: reports
 fn reports() -> Vec<(&'static str, Report)> {
     vec![
         ("2. bump", assert_conforms(Bump::new)),
-        ("3. free list", assert_conforms(Heap::new)),
+        ("3. free list", assert_conforms(ch03_free_list::Heap::new)),
+        ("4. splitting", assert_conforms(ch04_splitting::Heap::new)),
+        ("5. coalescing", assert_conforms(ch05_coalescing::Heap::new)),
     ]
 }
+// ANCHOR_END: reports
 
 #[test]
 fn every_chapter_does_what_it_declares_and_no_more() {

@@ -39,9 +39,14 @@ fn read_bench(dir: &Path) -> Option<Row> {
     let elements: f64 = json_field(&bench, "Elements")
         .and_then(|n| n.parse().ok())
         .unwrap_or(1.0);
+    // A benchmark with a parameter has no function name, only a value.
+    let name = match json_field(&bench, "function_id")? {
+        "null" => format!("n = {}", json_field(&bench, "value_str")?),
+        f => f.to_string(),
+    };
     Some(Row {
         group: json_field(&bench, "group_id")?.to_string(),
-        bench: json_field(&bench, "function_id")?.to_string(),
+        bench: name,
         ns_per_op: median / elements,
     })
 }
@@ -77,7 +82,11 @@ fn table(chapter: &str, criterion: &Path) -> Result<String, String> {
             "no results for {chapter}: run `cargo bench -p {chapter}` first"
         ));
     }
-    rows.sort_by(|a, b| (&a.group, &a.bench).cmp(&(&b.group, &b.bench)));
+    // By group, then by name, with numbers in numeric order (n = 10 < n = 100).
+    rows.sort_by_key(|r| {
+        let n: Option<u64> = r.bench.strip_prefix("n = ").and_then(|n| n.parse().ok());
+        (r.group.clone(), n, r.bench.clone())
+    });
     let mut out = String::from(
         "| benchmark | allocator | median per operation | relative |\n|---|---|--:|--:|\n",
     );

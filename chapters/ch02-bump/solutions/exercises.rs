@@ -7,7 +7,10 @@ use std::ptr::{self, NonNull};
 
 // ANCHOR: ex1
 /// Exercise 1: free the most recent block.
-pub fn free_last<S: MemorySource>(bump: &mut Bump<S>, ptr: *mut u8) -> bool {
+///
+/// # Safety
+/// If `ptr` is the last block, the caller does not use it afterwards.
+pub unsafe fn free_last<S: MemorySource>(bump: &mut Bump<S>, ptr: *mut u8) -> bool {
     let Some((last, size)) = bump.last_block() else {
         return false;
     };
@@ -20,7 +23,8 @@ pub fn free_last<S: MemorySource>(bump: &mut Bump<S>, ptr: *mut u8) -> bool {
     let Some(end) = NonNull::new(end) else {
         return false;
     };
-    if !bump.source_mut().shrink(end, size) {
+    // SAFETY: `ptr` is the last block, which the caller gives up.
+    if !unsafe { bump.source_mut().shrink(end, size) } {
         return false;
     }
     bump.forget_last();

@@ -114,11 +114,17 @@ pub fn first_fit<S: MemorySource>(heap: &Heap<S>, size: usize) -> Option<Chunk<'
 impl<S: MemorySource> Heap<S> {
     /// An empty heap over `source`, placing blocks first fit.
     pub const fn new(source: S) -> Self {
-        Self::with_placement(source, first_fit)
+        // SAFETY: first fit returns only unused chunks of this heap that
+        // are big enough.
+        unsafe { Self::with_placement(source, first_fit) }
     }
 
     /// An empty heap over `source` that places blocks with `placement`.
-    pub const fn with_placement(source: S, placement: Placement<S>) -> Self {
+    ///
+    /// # Safety
+    /// `placement` returns only unused chunks of the heap it is given, of
+    /// at least the size asked for. (`malloc` also checks the last two.)
+    pub const unsafe fn with_placement(source: S, placement: Placement<S>) -> Self {
         Heap {
             source,
             head: ptr::null_mut(),
@@ -160,7 +166,8 @@ impl<S: MemorySource> Heap<S> {
         let Some(size) = align_up(size.max(1)) else {
             return ptr::null_mut();
         };
-        if let Some(chunk) = (self.placement)(self, size) {
+        let found = (self.placement)(self, size).filter(|c| !c.is_used() && c.size() >= size);
+        if let Some(chunk) = found {
             let h = chunk.ptr.as_ptr();
             // SAFETY: invariant 1: `h` is a chunk of this heap, and it is
             // unused, so its payload is ours to hand out (invariant 3).
@@ -208,9 +215,11 @@ impl<S: MemorySource> Heap<S> {
     /// later `malloc`. `free(null)` does nothing.
     ///
     /// # Safety
-    /// `ptr` is null, a pointer returned by this heap's `malloc`, or a
-    /// pointer outside this heap. A pointer into the middle of a block is
-    /// not detected and corrupts the heap.
+    /// `ptr` is null, a live pointer returned by this heap's `malloc`, or a
+    /// pointer below the heap's first chunk or at or above its end. Any
+    /// other pointer, into the middle of a block or into someone else's
+    /// memory between two chunks, is undefined behaviour: `free` would read
+    /// a header that is not there.
     pub unsafe fn free(&mut self, ptr: *mut u8) -> Result<(), FreeError> {
         if ptr.is_null() {
             return Ok(());
@@ -268,7 +277,8 @@ impl<S: MemorySource> Heap<S> {
             {
                 return Err(format!("chunk {at:#x} is not above the one before it"));
             }
-            if at + HEADER + size > end {
+            let chunk_end = at.checked_add(HEADER).and_then(|a| a.checked_add(size));
+            if chunk_end.is_none_or(|e| e > end) {
                 return Err(format!("chunk {at:#x} runs past the end of the heap"));
             }
             last = Some(c);
@@ -304,6 +314,8 @@ impl<S: MemorySource> Malloc for Heap<S> {
         Behaviour::HugeSize,
         Behaviour::OutOfMemory,
         Behaviour::RandomOps,
+        Behaviour::RefusesDoubleFree,
+        Behaviour::RefusesForeign,
         Behaviour::ReusesFreed,
     ];
     // ANCHOR_END: conformance

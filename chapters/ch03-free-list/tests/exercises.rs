@@ -15,7 +15,9 @@ macro_rules! checks {
         use $($ex)* as ex;
 
         pub fn exercise_1() -> Result<(), String> {
-            let mut heap = Heap::with_placement(Arena::new(1 << 16), ex::best_fit);
+            // SAFETY: best_fit returns chunks of the heap it is given, and
+            // malloc checks that they are unused and big enough.
+            let mut heap = unsafe { Heap::with_placement(Arena::new(1 << 16), ex::best_fit) };
             // Free chunks of 256, 64, 128 and 64 bytes, kept apart by used ones.
             let mut free = Vec::new();
             for size in [256, 64, 128, 64] {
@@ -38,7 +40,8 @@ macro_rules! checks {
             let ops: Vec<Op> = (0..if cfg!(miri) { 60 } else { 600 })
                 .map(|i| if i % 3 == 2 { Op::Free(rng.next_u64() as usize) } else { Op::Malloc(rng.range(1, 300)) })
                 .collect();
-            let heap = Heap::with_placement(Arena::new(1 << 18), ex::best_fit);
+            // SAFETY: as above.
+            let heap = unsafe { Heap::with_placement(Arena::new(1 << 18), ex::best_fit) };
             alloc_suite::model::check(heap, &ops).map(drop)
         }
 
@@ -78,41 +81,11 @@ macro_rules! checks {
             ensure(!ex::owns(&heap, &local), "a stack address is not owned")
         }
 
-        #[allow(dead_code)]
-        pub const ALL: [alloc_suite::exercises::Check; 3] =
-            [("exercise 1", exercise_1), ("exercise 2", exercise_2), ("exercise 3", exercise_3)];
     };
 }
 
-/// The starting point as shipped in `src/exercises.rs`.
-mod start {
-    checks!(ch03_free_list::exercises);
-}
-
-/// What `cargo test` checks: the reference solutions, or yours.
-mod under_test {
-    #[cfg(not(feature = "mine"))]
-    checks!(ch03_free_list::solutions);
-    #[cfg(feature = "mine")]
-    checks!(ch03_free_list::exercises);
-}
-
-#[test]
-fn exercise_1_best_fit() {
-    under_test::exercise_1().unwrap();
-}
-
-#[test]
-fn exercise_2_stats() {
-    under_test::exercise_2().unwrap();
-}
-
-#[test]
-fn exercise_3_owns() {
-    under_test::exercise_3().unwrap();
-}
-
-#[test]
-fn unsolved_exercises_fail_their_tests() {
-    alloc_suite::exercises::starting_point_fails(include_str!("../src/exercises.rs"), &start::ALL);
-}
+alloc_suite::exercise_harness!(
+    ch03_free_list,
+    include_str!("../src/exercises.rs"),
+    [exercise_1, exercise_2, exercise_3]
+);

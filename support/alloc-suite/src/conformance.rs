@@ -7,7 +7,7 @@
 
 use crate::model;
 use crate::workload::{Op, Rng};
-use allockit::{Behaviour, Malloc};
+use allockit::{Behaviour, FreeError, Malloc};
 use memsource::Arena;
 
 /// A result for each behaviour, in [`Behaviour::ALL`] order.
@@ -41,25 +41,32 @@ pub fn assert_conforms<A: Malloc>(make: impl Fn(Arena) -> A) -> Report {
     report
 }
 
-/// Renders reports as a Markdown table: one row per allocator, one column
-/// per behaviour.
-pub fn table(rows: &[(&str, &Report)]) -> String {
-    let mut s = String::from("| chapter |");
-    for b in Behaviour::ALL {
-        s.push_str(&format!(" {} |", b.name()));
+/// Renders reports as a Markdown table: one row per behaviour, one column
+/// per allocator.
+pub fn table(columns: &[(&str, &Report)]) -> String {
+    let mut s = String::from("| behaviour |");
+    for (name, _) in columns {
+        s.push_str(&format!(" {name} |"));
     }
     s.push_str("\n|---|");
-    s.push_str(&":-:|".repeat(Behaviour::ALL.len()));
+    s.push_str(&":-:|".repeat(columns.len()));
     s.push('\n');
-    for (name, report) in rows {
-        s.push_str(&format!("| {name} |"));
-        for (_, r) in report.iter() {
-            s.push_str(if r.is_ok() { " ✔ |" } else { " ✘ |" });
+    for (i, b) in Behaviour::ALL.iter().enumerate() {
+        s.push_str(&format!("| {} |", b.name()));
+        for (_, report) in columns {
+            s.push_str(match &report[i].1 {
+                Ok(()) => " ✔ |",
+                Err(why) if why == NOT_RUN => " – |",
+                Err(_) => " ✘ |",
+            });
         }
         s.push('\n');
     }
     s
 }
+
+/// The reason given for a check that is not run: the table shows it as `–`.
+pub const NOT_RUN: &str = "not claimed, and not run: it would be undefined behaviour";
 
 /// Runs the check for one behaviour.
 pub fn check<A: Malloc>(b: Behaviour, make: &impl Fn(Arena) -> A) -> Result<(), String> {
@@ -69,6 +76,13 @@ pub fn check<A: Malloc>(b: Behaviour, make: &impl Fn(Arena) -> A) -> Result<(), 
         Behaviour::HugeSize => huge_size(make(Arena::new(4096))),
         Behaviour::OutOfMemory => out_of_memory(make(Arena::new(4096))),
         Behaviour::RandomOps => random_ops(make),
+        // A double free is undefined behaviour for an allocator that does
+        // not promise to detect it: only run the check on those that do.
+        Behaviour::RefusesDoubleFree if !A::BEHAVIOURS.contains(&b) => Err(NOT_RUN.into()),
+        Behaviour::RefusesDoubleFree => refuses_double_free(make(Arena::new(4096))),
+        Behaviour::RefusesForeign => {
+            refuses_foreign(make(Arena::new(4096)), make(Arena::new(4096)))
+        }
         Behaviour::ReusesFreed => reuses_freed(make(Arena::new(1 << 16))),
         Behaviour::Splits => splits(make(Arena::new(1 << 16))),
         Behaviour::Coalesces => coalesces(make(Arena::new(1 << 16))),
@@ -97,7 +111,18 @@ fn heap_len<A: Malloc>(a: &A) -> usize {
     a.map().len()
 }
 
-fn correct<A: Malloc>(a: A) -> Result<(), String> {
+fn correct<A: Malloc>(mut a: A) -> Result<(), String> {
+    // SAFETY: free(null) is always allowed, and must do nothing.
+    let r = unsafe { a.free(std::ptr::null_mut()) };
+    ensure(r.is_ok(), || format!("free(null) gave {r:?}"))?;
+    let p = alloc(&mut a, 8)?;
+    let before = a.map();
+    // SAFETY: as above.
+    let r = unsafe { a.free(std::ptr::null_mut()) };
+    ensure(r.is_ok() && a.map() == before, || {
+        "free(null) changed the heap".into()
+    })?;
+    free(&mut a, p)?;
     let mut m = model::Model::new(a);
     let mut rng = Rng::new(3);
     for size in (1..=64).chain([100, 128, 255, 256, 1000, 4096]) {
@@ -112,6 +137,49 @@ fn correct<A: Malloc>(a: A) -> Result<(), String> {
         m.apply(op)?;
     }
     m.finish().map(drop)
+}
+
+fn refuses_double_free<A: Malloc>(mut a: A) -> Result<(), String> {
+    let p = alloc(&mut a, 40)?;
+    let _guard = alloc(&mut a, 40)?;
+    free(&mut a, p)?;
+    let before = a.map();
+    // SAFETY: p came from `a`; freeing it twice is what is being tested,
+    // and this check only runs on allocators that declare they detect it.
+    let r = unsafe { a.free(p) };
+    ensure(r == Err(FreeError::DoubleFree), || {
+        format!("double free gave {r:?}")
+    })?;
+    ensure(a.map() == before, || {
+        "a refused double free changed the heap".into()
+    })
+}
+
+fn refuses_foreign<A: Malloc>(mut a: A, mut other: A) -> Result<(), String> {
+    let mut local = [0u8; 64];
+    let theirs = alloc(&mut other, 40)?;
+    // SAFETY: nothing is allocated yet, so no pointer can be `a`'s.
+    let r = unsafe { a.free(theirs) };
+    ensure(r == Err(FreeError::NotOurs), || {
+        format!("free before any malloc gave {r:?}")
+    })?;
+    let _mine = alloc(&mut a, 40)?;
+    let before = a.map();
+    for (what, p) in [
+        ("a stack address", local.as_mut_ptr()),
+        ("another heap's block", theirs),
+    ] {
+        // SAFETY: p lies outside `a`'s heap, which `free` must detect
+        // without reading anything at p.
+        let r = unsafe { a.free(p) };
+        ensure(r == Err(FreeError::NotOurs), || {
+            format!("free of {what} gave {r:?}")
+        })?;
+        ensure(a.map() == before, || {
+            format!("free of {what} changed the heap")
+        })?;
+    }
+    Ok(())
 }
 
 fn zero_size<A: Malloc>(mut a: A) -> Result<(), String> {

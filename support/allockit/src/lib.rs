@@ -42,17 +42,25 @@ pub enum Behaviour {
     Calloc,
     /// A long random sequence of operations, contents checked throughout.
     RandomOps,
+    /// Freeing a block twice is refused with [`FreeError::DoubleFree`] and
+    /// changes nothing.
+    RefusesDoubleFree,
+    /// Freeing a pointer from outside the heap is refused with
+    /// [`FreeError::NotOurs`] and changes nothing.
+    RefusesForeign,
 }
 // ANCHOR_END: behaviour
 
 impl Behaviour {
     /// Every behaviour, in the order the conformance table lists them.
-    pub const ALL: [Behaviour; 11] = [
+    pub const ALL: [Behaviour; 13] = [
         Behaviour::Correct,
         Behaviour::ZeroSize,
         Behaviour::HugeSize,
         Behaviour::OutOfMemory,
         Behaviour::RandomOps,
+        Behaviour::RefusesDoubleFree,
+        Behaviour::RefusesForeign,
         Behaviour::ReusesFreed,
         Behaviour::Splits,
         Behaviour::Coalesces,
@@ -69,6 +77,8 @@ impl Behaviour {
             Behaviour::HugeSize => "huge sizes",
             Behaviour::OutOfMemory => "out of memory",
             Behaviour::RandomOps => "random ops",
+            Behaviour::RefusesDoubleFree => "double free refused",
+            Behaviour::RefusesForeign => "foreign free refused",
             Behaviour::ReusesFreed => "reuses freed",
             Behaviour::Splits => "splits",
             Behaviour::Coalesces => "coalesces",
@@ -320,7 +330,7 @@ impl HeapMap {
                 let _ = writeln!(
                     out,
                     "  +{:<6} {:<22} {}",
-                    at - self.base,
+                    at.saturating_sub(self.base),
                     format!("not ours {gap}"),
                     bar(&[('~', gap)])
                 );
@@ -335,7 +345,7 @@ impl HeapMap {
             let _ = writeln!(
                 out,
                 "  +{:<6} {:<22} {}",
-                c.addr - self.base,
+                c.addr.saturating_sub(self.base),
                 label,
                 bar(&[('=', c.header), (fill, c.size)])
             );

@@ -48,13 +48,21 @@ pub struct Grown {
 pub trait MemorySource {
     /// Moves the break up by `increment` bytes (a multiple of [`ALIGN`]) and
     /// returns the start of the new memory, or `None` when there is no more.
-    /// Failure leaves the source as it was. Fresh memory reads as zero.
+    /// Failure leaves the source as it was. Fresh memory reads as zero,
+    /// including memory that was given back with `shrink` and grown again.
     fn grow(&mut self, increment: usize) -> Option<Grown>;
 
-    /// Moves the break down by `decrement` bytes, but only if the break is
-    /// still at `end`, the address where this source's last growth ended (so
-    /// nobody else has put anything above it). Returns whether it shrank.
-    fn shrink(&mut self, end: NonNull<u8>, decrement: usize) -> bool;
+    /// Moves the break down by `decrement` bytes (a multiple of [`ALIGN`]),
+    /// but only if the break is still at `end`, where this source's last
+    /// growth ended (so nobody else has put anything above it), and only
+    /// within the run of contiguous growths that ends there (never into
+    /// memory someone else took from the break below it). Returns whether
+    /// it shrank; a refusal changes nothing.
+    ///
+    /// # Safety
+    /// Nothing refers to the `decrement` bytes below `end` any more: the
+    /// caller owned them and is giving them up.
+    unsafe fn shrink(&mut self, end: NonNull<u8>, decrement: usize) -> bool;
 
     /// The first address this source ever handed out, if any. Heap maps
     /// print offsets from here, so they read the same on every run.
@@ -80,6 +88,8 @@ static SBRK_LOCK: Mutex<()> = Mutex::new(());
 pub struct Sbrk {
     base: Option<NonNull<u8>>,
     end: Option<NonNull<u8>>,
+    /// Where the run of contiguous growths that ends at `end` starts.
+    run_start: Option<NonNull<u8>>,
 }
 
 // SAFETY: `Sbrk` only holds addresses; every use of them goes through `sbrk`
@@ -92,8 +102,16 @@ impl Sbrk {
         Sbrk {
             base: None,
             end: None,
+            run_start: None,
         }
     }
+}
+
+/// The size of a page of memory.
+fn page_size() -> usize {
+    // SAFETY: sysconf has no preconditions.
+    let n = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    usize::try_from(n).unwrap_or(4096).max(ALIGN)
 }
 
 /// `sbrk`'s failure value is `(void *)-1`, not null.
@@ -121,12 +139,16 @@ impl MemorySource for Sbrk {
         if sbrk_failed(got) {
             return None;
         }
-        if got != old {
-            // Another thread moved the break between our two calls without
-            // our lock (glibc does not take it). The memory from `got` on is
-            // ours, but our padding may be wrong; rather than guess, hand the
-            // memory back if it is still on top, and fail.
-            // SAFETY: as above; shrinking only if the break is still ours.
+        // Another thread may have moved the break between our two calls
+        // without our lock (glibc's malloc does not take it). The memory
+        // from `got` on is ours all the same; only the padding must be
+        // worked out again.
+        let pad_got = (got as usize).wrapping_neg() % ALIGN;
+        if pad_got > pad {
+            // Not enough room for the padding: give the memory back if it is
+            // still on top, and fail.
+            // SAFETY: we hold SBRK_LOCK, and shrink only if the break is
+            // exactly where our own call left it.
             unsafe {
                 if libc::sbrk(0) == got.cast::<u8>().wrapping_add(total as usize).cast() {
                     libc::sbrk(-total);
@@ -134,16 +156,17 @@ impl MemorySource for Sbrk {
             }
             return None;
         }
-        let start = (got as usize + pad) as *mut u8;
-        let start = NonNull::new(start)?;
+        let start = NonNull::new((got as usize + pad_got) as *mut u8)?;
         let contiguous = self.end == Some(start);
-        let end = (start.as_ptr() as usize + increment) as *mut u8;
-        self.end = NonNull::new(end);
+        if !contiguous {
+            self.run_start = Some(start);
+        }
+        self.end = NonNull::new((start.as_ptr() as usize + increment) as *mut u8);
         self.base.get_or_insert(start);
         Some(Grown { start, contiguous })
     }
 
-    fn shrink(&mut self, end: NonNull<u8>, decrement: usize) -> bool {
+    unsafe fn shrink(&mut self, end: NonNull<u8>, decrement: usize) -> bool {
         let Ok(dec) = isize::try_from(decrement) else {
             return false;
         };
@@ -153,9 +176,33 @@ impl MemorySource for Sbrk {
         if self.end != Some(end) || now.cast::<u8>() != end.as_ptr() {
             return false; // someone else's memory is above ours
         }
-        // SAFETY: the break is where our own last growth left it, so the
-        // `decrement` bytes below it are ours to give back.
-        let r = unsafe { libc::sbrk(-dec) };
+        // Never below the start of the run that ends here: below it is
+        // memory someone else took from the break, or nothing of ours.
+        let Some(run_start) = self.run_start else {
+            return false;
+        };
+        let ours = end.as_ptr() as usize - run_start.as_ptr() as usize;
+        if decrement > ours || !decrement.is_multiple_of(ALIGN) {
+            return false;
+        }
+        // The kernel unmaps only whole pages: bytes given back from the page
+        // the new break falls in stay mapped, and would come back dirty the
+        // next time the break grows. Zero them now, so that fresh memory
+        // always reads as zero (`calloc` relies on it).
+        let new_end = end.as_ptr() as usize - decrement;
+        let zero_to = new_end
+            .next_multiple_of(page_size())
+            .min(end.as_ptr() as usize);
+        // SAFETY: [new_end, zero_to) lies in the `decrement` bytes below the
+        // break, which are ours (the break is where our last growth left it,
+        // and we stay inside that growth's run), still mapped, and referenced
+        // by nobody (the caller's promise). sbrk runs under SBRK_LOCK.
+        let r = unsafe {
+            end.as_ptr()
+                .sub(decrement)
+                .write_bytes(0, zero_to - new_end);
+            libc::sbrk(-dec)
+        };
         if sbrk_failed(r) {
             return false;
         }
@@ -189,6 +236,8 @@ pub struct Arena {
     end: Option<usize>,
     /// Where our first growth started, as an offset.
     base: Option<usize>,
+    /// Where the run of contiguous growths that ends at `end` starts.
+    run_start: usize,
 }
 
 // SAFETY: the arena owns its block exclusively; moving it to another thread
@@ -213,6 +262,7 @@ impl Arena {
             brk: 0,
             end: None,
             base: None,
+            run_start: 0,
         }
     }
 
@@ -256,6 +306,9 @@ impl MemorySource for Arena {
         }
         let start = self.brk;
         let contiguous = self.end == Some(start);
+        if !contiguous {
+            self.run_start = start;
+        }
         self.brk = new_brk;
         self.end = Some(new_brk);
         self.base.get_or_insert(start);
@@ -265,19 +318,21 @@ impl MemorySource for Arena {
         })
     }
 
-    fn shrink(&mut self, end: NonNull<u8>, decrement: usize) -> bool {
+    unsafe fn shrink(&mut self, end: NonNull<u8>, decrement: usize) -> bool {
         let end_off = (end.as_ptr() as usize).wrapping_sub(self.mem.as_ptr() as usize);
-        if self.end != Some(end_off) || self.brk != end_off || decrement > end_off {
-            return false;
+        if self.end != Some(end_off) || self.brk != end_off {
+            return false; // someone else's memory is above ours
         }
-        if !decrement.is_multiple_of(ALIGN) {
+        // Never below the start of the run that ends here.
+        if decrement > end_off - self.run_start || !decrement.is_multiple_of(ALIGN) {
             return false;
         }
         self.brk -= decrement;
         self.end = Some(self.brk);
-        // Memory given back and grown again reads as zero, as with the kernel.
+        // Memory given back and grown again reads as zero, as `Sbrk`
+        // promises too.
         // SAFETY: [brk, brk + decrement) lies inside the block and nothing
-        // references it any more: the allocator has just given it back.
+        // refers to it any more (the caller's promise).
         unsafe { self.at(self.brk).as_ptr().write_bytes(0, decrement) };
         true
     }
@@ -330,14 +385,23 @@ mod tests {
         let g1 = a.grow(32).unwrap();
         let end1 = a.end().unwrap();
         assert!(a.foreign_grow(16));
-        assert!(!a.shrink(end1, 32), "someone else is above us");
+        // SAFETY: nothing refers to the memory (so below).
+        let shrunk = unsafe { a.shrink(end1, 32) };
+        assert!(!shrunk, "someone else is above us");
         let g2 = a.grow(32).unwrap();
         assert!(!g2.contiguous);
         assert_eq!(g2.start.as_ptr() as usize - g1.start.as_ptr() as usize, 48);
         let end2 = a.end().unwrap();
-        assert!(a.shrink(end2, 32));
+        // SAFETY: as above.
+        let shrunk = unsafe { a.shrink(end2, 64) };
+        assert!(!shrunk, "would cross the foreign gap");
+        // SAFETY: as above.
+        let shrunk = unsafe { a.shrink(end2, 32) };
+        assert!(shrunk);
         assert_eq!(a.used(), 48);
-        assert!(!a.shrink(end2, 32), "the break is no longer at end2");
+        // SAFETY: as above.
+        let shrunk = unsafe { a.shrink(end2, 32) };
+        assert!(!shrunk, "the break is no longer at end2");
     }
 
     #[test]
@@ -346,6 +410,39 @@ mod tests {
         assert_eq!(a.grow(usize::MAX - 15), None);
         assert_eq!(a.used(), 0);
         assert_eq!(align_up(usize::MAX), None);
+    }
+
+    #[test]
+    fn shrinking_never_goes_below_the_start() {
+        let mut a = Arena::new(256);
+        assert!(a.foreign_grow(32));
+        a.grow(64).unwrap();
+        let end = a.end().unwrap();
+        // SAFETY: nothing refers to the memory.
+        let refused = !unsafe { a.shrink(end, 96) };
+        assert!(refused, "the 32 foreign bytes below are not ours");
+        // SAFETY: as above.
+        assert!(!unsafe { a.shrink(end, 24) }, "not a multiple of 16");
+        // SAFETY: as above.
+        assert!(unsafe { a.shrink(end, 64) });
+    }
+
+    #[test]
+    #[cfg_attr(miri, ignore = "Miri does not support sbrk")]
+    fn sbrk_memory_given_back_comes_back_zeroed() {
+        let mut s = Sbrk::new();
+        let g = s.grow(256).expect("sbrk");
+        // SAFETY: the 256 bytes at g.start are ours.
+        unsafe { g.start.as_ptr().write_bytes(0xAB, 256) };
+        let end = s.end().unwrap();
+        // SAFETY: nothing refers to the 128 bytes any more.
+        if !unsafe { s.shrink(end, 128) } {
+            return; // another test moved the break in between: nothing to check
+        }
+        let Some(again) = s.grow(128) else { return };
+        // SAFETY: the 128 bytes at again.start are ours.
+        let bytes = unsafe { std::slice::from_raw_parts(again.start.as_ptr(), 128) };
+        assert!(bytes.iter().all(|&b| b == 0), "stale bytes came back");
     }
 
     #[test]
