@@ -12,6 +12,7 @@ fn reports() -> Vec<(&'static str, Report)> {
         ("3. free list", assert_conforms(ch03_free_list::Heap::new)),
         ("4. splitting", assert_conforms(ch04_splitting::Heap::new)),
         ("5. coalescing", assert_conforms(ch05_coalescing::Heap::new)),
+        ("6. malloc API", assert_conforms(ch06_malloc_api::Heap::new)),
     ]
 }
 // ANCHOR_END: reports

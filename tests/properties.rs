@@ -1,9 +1,13 @@
 //! Model-based property tests: random sequences of operations against every
 //! chapter, checked step by step (alignment, overlap, contents, heap walk).
 
-use alloc_suite::model::{arena_for, check, ops};
+use alloc_suite::model::{Model, arena_for, check, ops};
+use alloc_suite::shared::SharedArena;
 use memsource::Arena;
 use proptest::prelude::*;
+
+/// Longest sequence tried (Miri is thousands of times slower: short ones there).
+const MAX_OPS: usize = if cfg!(miri) { 30 } else { 200 };
 
 /// One property test per chapter: `name => allocator type, constructor`.
 macro_rules! chapters {
@@ -16,7 +20,7 @@ macro_rules! chapters {
             })]
             $(
                 #[test]
-                fn $name(ops in ops::<$ty>(200)) {
+                fn $name(ops in ops::<$ty>(MAX_OPS)) {
                     let r = check($new(Arena::new(arena_for(ops.len()))), &ops);
                     prop_assert!(r.is_ok(), "{}", r.err().unwrap_or_default());
                 }
@@ -30,4 +34,59 @@ chapters! {
     ch03_free_list => ch03_free_list::Heap<Arena>, ch03_free_list::Heap::new;
     ch04_splitting => ch04_splitting::Heap<Arena>, ch04_splitting::Heap::new;
     ch05_coalescing => ch05_coalescing::Heap<Arena>, ch05_coalescing::Heap::new;
+    ch06_malloc_api => ch06_malloc_api::Heap<Arena>, ch06_malloc_api::Heap::new;
+}
+
+/// For chapters that give memory back: free everything and the heap is
+/// empty, unless someone else moved the break in between; then the memory
+/// below the foreign block stays, and the foreign block is never touched.
+macro_rules! shrinking {
+    ($($name:ident => $heap:ident;)+) => {
+        proptest! {
+            #![proptest_config(ProptestConfig {
+                cases: if cfg!(miri) { 4 } else { 128 },
+                failure_persistence: None,
+                ..ProptestConfig::default()
+            })]
+            $(
+                #[test]
+                fn $name(
+                    ops in ops::<$heap::Heap<SharedArena>>(MAX_OPS),
+                    foreign_at in proptest::option::of(0..MAX_OPS),
+                ) {
+                    let arena = SharedArena::new(arena_for(ops.len()) + 4096);
+                    let mut model = Model::new($heap::Heap::new(arena.clone()));
+                    let mut foreign = None;
+                    for (i, &op) in ops.iter().enumerate() {
+                        if foreign_at == Some(i) {
+                            let taken = arena.foreign_grow(64).expect("room");
+                            arena.with_bytes(taken, |b| b.fill(0x5A));
+                            foreign = Some(taken);
+                        }
+                        let r = model.apply(op);
+                        prop_assert!(r.is_ok(), "{}", r.err().unwrap_or_default());
+                    }
+                    let r = model.finish();
+                    prop_assert!(r.is_ok(), "{}", r.err().unwrap_or_default());
+                    let heap = r.unwrap();
+                    match foreign {
+                        None => {
+                            prop_assert_eq!(heap.map().len(), 0, "everything given back");
+                            prop_assert_eq!(arena.used(), 0);
+                        }
+                        Some(taken) => {
+                            prop_assert!(arena.used() >= taken.1, "shrank over foreign memory");
+                            let intact = arena.with_bytes(taken, |b| b.iter().all(|&x| x == 0x5A));
+                            prop_assert!(intact, "foreign memory was written");
+                        }
+                    }
+                }
+            )+
+        }
+    };
+}
+
+shrinking! {
+    ch05_coalescing_gives_back_only_its_own => ch05_coalescing;
+    ch06_malloc_api_gives_back_only_its_own => ch06_malloc_api;
 }

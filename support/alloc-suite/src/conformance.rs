@@ -128,7 +128,7 @@ fn correct<A: Malloc>(mut a: A) -> Result<(), String> {
     for size in (1..=64).chain([100, 128, 255, 256, 1000, 4096]) {
         m.apply(Op::Malloc(size))?;
     }
-    for _ in 0..200 {
+    for _ in 0..if cfg!(miri) { 50 } else { 200 } {
         let op = if rng.next_u64().is_multiple_of(3) {
             Op::Free(rng.next_u64() as usize)
         } else {
@@ -306,13 +306,20 @@ fn returns_memory<A: Malloc>(mut a: A) -> Result<(), String> {
     free(&mut a, small)
 }
 
-fn realloc<A: Malloc>(a: A) -> Result<(), String> {
+fn realloc<A: Malloc>(mut a: A) -> Result<(), String> {
+    // realloc(null, n) is malloc(n).
+    // SAFETY: null is always allowed.
+    let p = unsafe { a.realloc(std::ptr::null_mut(), 50) }.ok_or("realloc is not provided")?;
+    ensure(!p.is_null(), || "realloc(null, 50) returned null".into())?;
+    free(&mut a, p)?;
     let mut m = model::Model::new(a);
     m.apply(Op::Malloc(100))?;
     m.apply(Op::Malloc(8))?;
     m.apply(Op::Realloc(0, 1000))?;
     m.apply(Op::Realloc(0, 10))?;
     m.apply(Op::Realloc(1, 3000))?;
+    // realloc(p, 0) frees p and returns null (the model checks both).
+    m.apply(Op::Realloc(0, 0))?;
     m.finish().map(drop)
 }
 
@@ -336,7 +343,7 @@ fn calloc<A: Malloc>(a: A) -> Result<(), String> {
 }
 
 fn random_ops<A: Malloc>(make: &impl Fn(Arena) -> A) -> Result<(), String> {
-    let n = if cfg!(miri) { 300 } else { 5_000 };
+    let n = if cfg!(miri) { 100 } else { 5_000 };
     let mut rng = Rng::new(42);
     let realloc = A::BEHAVIOURS.contains(&Behaviour::Realloc);
     let calloc = A::BEHAVIOURS.contains(&Behaviour::Calloc);

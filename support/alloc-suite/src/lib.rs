@@ -18,8 +18,10 @@
 
 pub mod bench;
 pub mod conformance;
+pub mod efficiency;
 pub mod exercises;
 pub mod model;
+pub mod shared;
 pub mod workload;
 
 pub use allockit::{Behaviour, FreeError, HeapMap, Malloc};

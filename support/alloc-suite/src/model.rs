@@ -182,6 +182,13 @@ impl<A: Malloc> Model<A> {
                     return self.fail("realloc is not provided".into());
                 };
                 self.live.swap_remove(i);
+                if size == 0 {
+                    // As in glibc: realloc(p, 0) frees p and returns null.
+                    if !p.is_null() {
+                        return self.fail(format!("realloc({:p}, 0) did not return null", old.ptr));
+                    }
+                    return self.check_walk();
+                }
                 self.check_new(p, size)?;
                 let moved = Block {
                     ptr: p,

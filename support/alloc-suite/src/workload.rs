@@ -115,9 +115,10 @@ mod tests {
 
     #[test]
     fn reference_is_deterministic_and_bounded() {
-        let a = reference(10_000, 100, 7);
-        assert_eq!(a, reference(10_000, 100, 7));
-        assert_ne!(a, reference(10_000, 100, 8));
+        let n = if cfg!(miri) { 500 } else { 10_000 };
+        let a = reference(n, 100, 7);
+        assert_eq!(a, reference(n, 100, 7));
+        assert_ne!(a, reference(n, 100, 8));
         let mut live = 0i64;
         let mut peak = 0;
         for op in &a {
@@ -139,7 +140,8 @@ mod tests {
     #[test]
     fn run_counts_failures() {
         let mut sys = crate::System;
-        assert_eq!(run(&mut sys, &reference(2_000, 50, 1)), 0);
+        let n = if cfg!(miri) { 200 } else { 2_000 };
+        assert_eq!(run(&mut sys, &reference(n, 50, 1)), 0);
     }
 }
 

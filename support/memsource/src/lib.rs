@@ -220,6 +220,9 @@ impl MemorySource for Sbrk {
 }
 // ANCHOR_END: sbrk_grow
 
+/// Alignment of an arena's first byte.
+pub const ARENA_ALIGN: usize = 4096;
+
 /// A fixed block of memory handed out like a program break.
 ///
 /// `Arena::new(capacity)` reserves `capacity` bytes (zeroed, aligned to
@@ -245,14 +248,17 @@ pub struct Arena {
 unsafe impl Send for Arena {}
 
 impl Arena {
-    /// An arena of `capacity` bytes (rounded up to [`ALIGN`]).
+    /// An arena of `capacity` bytes (rounded up to [`ALIGN`]), starting on
+    /// an [`ARENA_ALIGN`] boundary.
     ///
     /// # Panics
     /// If `capacity` is zero or the block cannot be reserved: this runs in
     /// tests and demos, never inside an allocator.
     pub fn new(capacity: usize) -> Self {
         let capacity = align_up(capacity.max(ALIGN)).expect("arena capacity overflows");
-        let layout = Layout::from_size_align(capacity, ALIGN).expect("arena layout");
+        // Page-aligned, like the start of a fresh break, so that layouts
+        // with larger alignments come out the same on every run.
+        let layout = Layout::from_size_align(capacity, ARENA_ALIGN).expect("arena layout");
         // SAFETY: the layout has a non-zero size.
         let mem = unsafe { std::alloc::alloc_zeroed(layout) };
         let mem = NonNull::new(mem).unwrap_or_else(|| std::alloc::handle_alloc_error(layout));
@@ -269,6 +275,11 @@ impl Arena {
     /// Size of the arena in bytes.
     pub fn capacity(&self) -> usize {
         self.layout.size()
+    }
+
+    /// The first byte of the arena's block.
+    pub fn start(&self) -> *mut u8 {
+        self.mem.as_ptr()
     }
 
     /// Bytes below the break (ours and foreign).
