@@ -13,6 +13,10 @@ fn reports() -> Vec<(&'static str, Report)> {
         ("4. splitting", assert_conforms(ch04_splitting::Heap::new)),
         ("5. coalescing", assert_conforms(ch05_coalescing::Heap::new)),
         ("6. malloc API", assert_conforms(ch06_malloc_api::Heap::new)),
+        (
+            "7. global allocator",
+            assert_conforms(ch07_global_alloc::Heap::new),
+        ),
     ]
 }
 // ANCHOR_END: reports

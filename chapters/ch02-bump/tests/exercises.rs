@@ -12,7 +12,8 @@ struct Counting {
     grows: Rc<Cell<usize>>,
 }
 
-impl MemorySource for Counting {
+// SAFETY: every method passes the call on to the arena.
+unsafe impl MemorySource for Counting {
     fn grow(&mut self, n: usize) -> Option<Grown> {
         self.grows.set(self.grows.get() + 1);
         self.inner.grow(n)

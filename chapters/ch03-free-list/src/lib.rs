@@ -189,7 +189,8 @@ impl<S: MemorySource> Heap<S> {
         };
         let h = grown.start.as_ptr().cast::<Header>();
         // SAFETY: the source just gave us `total` bytes at `h`, aligned to
-        // 16 (enough for a Header), that nothing else refers to.
+        // 16 (enough for a Header), that nothing else refers to: the
+        // `MemorySource` contract, which its `unsafe impl` promises.
         unsafe {
             h.write(Header {
                 size,

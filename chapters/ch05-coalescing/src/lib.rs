@@ -178,8 +178,8 @@ impl<S: MemorySource> Heap<S> {
         if let Some(chunk) = found {
             let h = chunk.ptr.as_ptr();
             // SAFETY: invariant 1: `h` is a chunk of this heap, and it is
-            // unused, so its payload is ours to hand out (invariant 3). The
-            // placement policy only returns chunks of at least `size` bytes.
+            // unused, so its payload is ours to hand out (invariant 3), and
+            // it has at least `size` bytes, as `found` checked.
             unsafe {
                 self.split(h, size);
                 (*h).used = true;
@@ -236,7 +236,8 @@ impl<S: MemorySource> Heap<S> {
         };
         let h = grown.start.as_ptr().cast::<Header>();
         // SAFETY: the source just gave us `total` bytes at `h`, aligned to
-        // 16 (enough for a Header), that nothing else refers to.
+        // 16 (enough for a Header), that nothing else refers to: the
+        // `MemorySource` contract, which its `unsafe impl` promises.
         unsafe {
             h.write(Header {
                 size,

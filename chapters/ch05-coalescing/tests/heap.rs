@@ -90,7 +90,6 @@ fn pointers_into_a_block_are_refused() {
     let before = heap.map();
     // SAFETY: `free` finds chunks by walking the list, so no header is read
     // at these addresses.
-    // SAFETY: the pointers came from this heap and are live.
     unsafe {
         assert_eq!(heap.free(a.wrapping_add(16)), Err(FreeError::NotOurs));
         assert_eq!(heap.free(a.wrapping_sub(HEADER)), Err(FreeError::NotOurs));
@@ -104,10 +103,19 @@ fn the_heap_never_shrinks_below_its_start() {
     assert!(arena.foreign_grow(64)); // someone else's memory below the heap
     let mut heap = Heap::new(arena);
     let a = heap.malloc(16);
-    // SAFETY: the pointers came from this heap and are live.
+    // SAFETY: a came from this heap and is live.
     unsafe { heap.free(a).unwrap() };
-    // SAFETY: reading the source's end changes nothing.
-    let end = unsafe { heap.source_mut() }.end().unwrap();
-    assert_eq!(heap.map().len(), 0);
-    assert_eq!(end.as_ptr() as usize - 64, a as usize - HEADER - 64);
+    assert_eq!(heap.map().len(), 0, "the heap gave back all of its own");
+    // SAFETY: the source is asked to shrink into the foreign memory, which
+    // it must refuse; nothing refers to memory of ours.
+    let source = unsafe { heap.source_mut() };
+    let end = source.end().unwrap();
+    assert_eq!(
+        end.as_ptr().cast_const(),
+        a.wrapping_sub(HEADER).cast_const()
+    );
+    // SAFETY: as above.
+    let shrunk = unsafe { source.shrink(end, 64) };
+    assert!(!shrunk, "shrank below the heap's start");
+    assert_eq!(source.used(), 64, "the foreign memory is still there");
 }

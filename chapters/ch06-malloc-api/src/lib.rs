@@ -245,7 +245,8 @@ impl<S: MemorySource> Heap<S> {
         };
         let h = grown.start.as_ptr().cast::<Header>();
         // SAFETY: the source just gave us `total` bytes at `h`, aligned to
-        // 16 (enough for a Header), that nothing else refers to.
+        // 16 (enough for a Header), that nothing else refers to: the
+        // `MemorySource` contract, which its `unsafe impl` promises.
         unsafe {
             h.write(Header {
                 size,
@@ -456,8 +457,15 @@ impl<S: MemorySource> Heap<S> {
             }
         }
         // SAFETY: `hq` is a used chunk of at least `size` bytes that nobody
-        // uses yet: its tail beyond `size` goes back to the heap.
-        unsafe { self.split(hq, size) };
+        // uses yet: its tail beyond `size` goes back to the heap, and to the
+        // source if it is on top.
+        unsafe {
+            self.split(hq, size);
+            let rest = (*hq).next;
+            if rest == self.tail && !(*rest).used {
+                self.trim(hq, rest);
+            }
+        }
         q
     }
     // ANCHOR_END: memalign
@@ -542,7 +550,7 @@ impl<S: MemorySource> Heap<S> {
         let old = unsafe { (*h).size };
         let end = h.cast::<u8>().wrapping_add(HEADER + old);
         if self.source.end() != NonNull::new(end) {
-            return false; // someone else is above us: cannot grow in place
+            return false; // our last growth did not end here
         }
         // Ask for at least a chunk's worth, so that if someone else moves
         // the break in between, what we get can still be kept as a chunk.
@@ -559,7 +567,16 @@ impl<S: MemorySource> Heap<S> {
             }
             return true;
         }
-        // Not next to us after all: keep it as a free chunk at the end.
+        // Someone else moved the break since our last growth, so the new
+        // memory is not next to `h`: give it straight back. Only if someone
+        // raced above it in the meantime keep it, as a free chunk.
+        let grown_end = grown.start.as_ptr().wrapping_add(want);
+        if let Some(grown_end) = NonNull::new(grown_end)
+            // SAFETY: nothing refers to the memory we just got.
+            && unsafe { self.source.shrink(grown_end, want) }
+        {
+            return false;
+        }
         let r = grown.start.as_ptr().cast::<Header>();
         // SAFETY: the source gave us `want` bytes at `r`, aligned to 16, and
         // they are above every chunk, so appending keeps address order.

@@ -156,6 +156,9 @@ fn growing_the_last_block_copes_with_a_foreign_sbrk() {
     heap.check().unwrap();
     let t = heap.map().totals();
     assert_eq!(t.foreign_bytes, 32);
+    // The growth that could not be used in place went straight back: the
+    // heap is the old chunk, the gap, and the new chunk, nothing more.
+    assert_eq!(heap.map().len(), 96 + 32 + 160);
 }
 
 #[test]

@@ -327,6 +327,8 @@ fn calloc<A: Malloc>(a: A) -> Result<(), String> {
     let mut a = a;
     // Dirty some memory first so that reuse would show.
     let p = alloc(&mut a, 256)?;
+    // A used block after it, so that freeing `p` cannot shrink the heap.
+    let guard = alloc(&mut a, 16)?;
     // SAFETY: p owns 256 bytes.
     unsafe { p.write_bytes(0xff, 256) };
     free(&mut a, p)?;
@@ -336,6 +338,18 @@ fn calloc<A: Malloc>(a: A) -> Result<(), String> {
     ensure(q.is_null(), || {
         "calloc(usize::MAX, 2) did not return null".into()
     })?;
+    // The freed, dirty block is reused, and must come back zeroed.
+    let q = a.calloc(16, 16).ok_or("calloc is not provided")?;
+    ensure(q == p, || "calloc did not reuse the freed block".into())?;
+    // SAFETY: q owns 256 bytes.
+    let zero = unsafe { std::slice::from_raw_parts(q, 256) }
+        .iter()
+        .all(|&b| b == 0);
+    ensure(zero, || {
+        "calloc returned reused memory without clearing it".into()
+    })?;
+    free(&mut a, q)?;
+    free(&mut a, guard)?;
     let mut m = model::Model::new(a);
     m.apply(Op::Calloc(16, 16))?;
     m.apply(Op::Calloc(3, 100))?;

@@ -43,7 +43,9 @@ impl SharedArena {
     }
 }
 
-impl MemorySource for SharedArena {
+// SAFETY: every method passes the call on to the one arena all clones
+// share, which tells the truth (see `Arena`).
+unsafe impl MemorySource for SharedArena {
     fn grow(&mut self, increment: usize) -> Option<Grown> {
         self.0.borrow_mut().grow(increment)
     }

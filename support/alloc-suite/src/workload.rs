@@ -207,3 +207,42 @@ pub fn footprint<A: Malloc>(a: &mut A, ops: &[Op]) -> Footprint {
     fp.end_heap = a.map().len();
     fp
 }
+
+/// Runs `ops` through a Rust global allocator (`GlobalAlloc`), touching the
+/// first byte of every block; returns how many allocations failed. Used by
+/// the benchmarks of the chapters that implement `GlobalAlloc`.
+pub fn run_global<G: std::alloc::GlobalAlloc>(g: &G, ops: &[Op]) -> usize {
+    use std::alloc::Layout;
+    let mut live: Vec<(*mut u8, Layout)> = Vec::with_capacity(ops.len());
+    let mut failed = 0;
+    for op in ops {
+        match *op {
+            Op::Malloc(size) | Op::Calloc(1, size) => {
+                let Ok(layout) = Layout::from_size_align(size.max(1), 16) else {
+                    failed += 1;
+                    continue;
+                };
+                // SAFETY: the layout has a non-zero size.
+                let p = black_box(unsafe { g.alloc(layout) });
+                if p.is_null() {
+                    failed += 1;
+                } else {
+                    // SAFETY: p points to at least one writable byte.
+                    unsafe { p.write(size as u8) };
+                    live.push((p, layout));
+                }
+            }
+            Op::Free(i) if !live.is_empty() => {
+                let (p, layout) = live.swap_remove(i % live.len());
+                // SAFETY: p came from `g` with this layout and is freed once.
+                unsafe { g.dealloc(black_box(p), layout) };
+            }
+            _ => {}
+        }
+    }
+    for (p, layout) in live {
+        // SAFETY: every block left is live.
+        unsafe { g.dealloc(p, layout) };
+    }
+    failed
+}

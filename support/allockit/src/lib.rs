@@ -25,8 +25,8 @@ pub enum Behaviour {
     ZeroSize,
     /// A size near `usize::MAX` gives null, and the heap still works.
     HugeSize,
-    /// When memory runs out: null, the heap intact, and allocation works
-    /// again once something is freed (if the allocator can free).
+    /// When memory runs out: null, the heap and every live block intact,
+    /// and a smaller request that still fits is served.
     OutOfMemory,
     /// A freed block is used again for a later request.
     ReusesFreed,
@@ -34,7 +34,8 @@ pub enum Behaviour {
     Splits,
     /// Neighbouring free blocks merge into one.
     Coalesces,
-    /// Freeing everything gives memory back to the system.
+    /// Freeing the block on top of the heap gives its memory back to the
+    /// system.
     ReturnsMemory,
     /// `realloc` keeps the contents.
     Realloc,

@@ -45,7 +45,16 @@ pub struct Grown {
 
 // ANCHOR: source
 /// Something that behaves like the program break.
-pub trait MemorySource {
+///
+/// # Safety
+/// Allocators write their bookkeeping wherever a source says, so a source
+/// must tell the truth: memory returned by `grow` is `increment` bytes at
+/// `start`, aligned to [`ALIGN`], reads as zero, and belongs to the caller
+/// alone until it is given back; `contiguous` is true only when `start` is
+/// exactly where the previous growth ended; `end` is where the latest
+/// growth ended; and `shrink` gives back only memory below `end` that this
+/// source handed out.
+pub unsafe trait MemorySource {
     /// Moves the break up by `increment` bytes (a multiple of [`ALIGN`]) and
     /// returns the start of the new memory, or `None` when there is no more.
     /// Failure leaves the source as it was. Fresh memory reads as zero,
@@ -120,7 +129,10 @@ fn sbrk_failed(p: *mut libc::c_void) -> bool {
 }
 
 // ANCHOR: sbrk_grow
-impl MemorySource for Sbrk {
+// SAFETY: `grow` returns memory that sbrk just added to the process (zero,
+// the kernel's promise, or zeroed by `shrink`), aligned by the padding, and
+// reports contiguity by comparing with its own last end.
+unsafe impl MemorySource for Sbrk {
     fn grow(&mut self, increment: usize) -> Option<Grown> {
         debug_assert_eq!(increment % ALIGN, 0);
         let _guard = SBRK_LOCK.lock().unwrap_or_else(|e| e.into_inner());
@@ -155,6 +167,19 @@ impl MemorySource for Sbrk {
                 }
             }
             return None;
+        }
+        if pad_got < pad {
+            // The break moved by a different amount: we asked for more
+            // padding than we need. Give the extra back if it is on top.
+            let extra = (pad - pad_got) as isize;
+            // SAFETY: we hold SBRK_LOCK; the last `extra` bytes below the
+            // break are ours and unused, if the break is still where our
+            // own call left it.
+            unsafe {
+                if libc::sbrk(0) == got.cast::<u8>().wrapping_add(total as usize).cast() {
+                    libc::sbrk(-extra);
+                }
+            }
         }
         let start = NonNull::new((got as usize + pad_got) as *mut u8)?;
         let contiguous = self.end == Some(start);
@@ -308,7 +333,9 @@ impl Arena {
     }
 }
 
-impl MemorySource for Arena {
+// SAFETY: `grow` hands out the next unused, zeroed piece of the arena's own
+// block, at a multiple of ALIGN from its aligned start.
+unsafe impl MemorySource for Arena {
     fn grow(&mut self, increment: usize) -> Option<Grown> {
         debug_assert_eq!(increment % ALIGN, 0);
         let new_brk = self.brk.checked_add(increment)?;

@@ -1,0 +1,56 @@
+//! The demo is a real program on this allocator: its answer is pinned, and
+//! its heap statistics must show the shared break and a consistent heap.
+
+#[test]
+#[cfg_attr(miri, ignore = "runs a process")]
+fn the_word_count_runs_on_this_allocator() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ch07-global-alloc"))
+        .output()
+        .expect("run the demo");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let (answer, stats) = stdout
+        .split_once("---- heap statistics")
+        .expect("statistics section");
+    insta::assert_snapshot!("word_count", answer);
+    assert_eq!(stats.matches("invariants: ok").count(), 3, "{stats}");
+    // glibc's blocks sit between ours: the heap walk sees foreign memory.
+    let with_glibc = stats
+        .split("With glibc's blocks between ours:")
+        .nth(1)
+        .and_then(|s| s.split("After freeing both").next())
+        .unwrap();
+    assert!(!with_glibc.contains("our chunks: 0 B"), "{stats}");
+}
+
+/// Digits replaced by `#`, so that two runs can be compared by their shape.
+fn shape(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_ascii_digit() { '#' } else { c })
+        .collect::<String>()
+        .replace("##", "#")
+}
+
+/// The book shows `recorded-run.txt`, one real run. Its numbers differ from
+/// run to run; its lines must not: a live run has the same shape.
+#[test]
+#[cfg_attr(miri, ignore = "runs a process")]
+fn the_recorded_run_in_the_book_matches_a_live_run() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ch07-global-alloc"))
+        .output()
+        .expect("run the demo");
+    let live = String::from_utf8_lossy(&out.stdout);
+    let recorded = include_str!("../recorded-run.txt");
+    let (mut a, mut b) = (shape(&live), shape(recorded));
+    while a.contains("##") || b.contains("##") {
+        (a, b) = (a.replace("##", "#"), b.replace("##", "#"));
+    }
+    assert_eq!(
+        a, b,
+        "re-record with: cargo run -p ch07-global-alloc > chapters/ch07-global-alloc/recorded-run.txt"
+    );
+}
