@@ -17,6 +17,7 @@ fn reports() -> Vec<(&'static str, Report)> {
             "7. global allocator",
             assert_conforms(ch07_global_alloc::Heap::new),
         ),
+        ("8. mmap", assert_conforms(ch08_mmap::Heap::new)),
     ]
 }
 // ANCHOR_END: reports

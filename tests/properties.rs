@@ -36,6 +36,7 @@ chapters! {
     ch05_coalescing => ch05_coalescing::Heap<Arena>, ch05_coalescing::Heap::new;
     ch06_malloc_api => ch06_malloc_api::Heap<Arena>, ch06_malloc_api::Heap::new;
     ch07_global_alloc => ch07_global_alloc::Heap<Arena>, ch07_global_alloc::Heap::new;
+    ch08_mmap => ch08_mmap::Heap<Arena>, ch08_mmap::Heap::new;
 }
 
 /// For chapters that give memory back: free everything and the heap is

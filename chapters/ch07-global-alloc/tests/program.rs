@@ -27,14 +27,6 @@ fn the_word_count_runs_on_this_allocator() {
     assert!(!with_glibc.contains("our chunks: 0 B"), "{stats}");
 }
 
-/// Digits replaced by `#`, so that two runs can be compared by their shape.
-fn shape(text: &str) -> String {
-    text.chars()
-        .map(|c| if c.is_ascii_digit() { '#' } else { c })
-        .collect::<String>()
-        .replace("##", "#")
-}
-
 /// The book shows `recorded-run.txt`, one real run. Its numbers differ from
 /// run to run; its lines must not: a live run has the same shape.
 #[test]
@@ -43,14 +35,9 @@ fn the_recorded_run_in_the_book_matches_a_live_run() {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_ch07-global-alloc"))
         .output()
         .expect("run the demo");
-    let live = String::from_utf8_lossy(&out.stdout);
-    let recorded = include_str!("../recorded-run.txt");
-    let (mut a, mut b) = (shape(&live), shape(recorded));
-    while a.contains("##") || b.contains("##") {
-        (a, b) = (a.replace("##", "#"), b.replace("##", "#"));
-    }
-    assert_eq!(
-        a, b,
-        "re-record with: cargo run -p ch07-global-alloc > chapters/ch07-global-alloc/recorded-run.txt"
+    alloc_suite::recorded::assert_same_shape(
+        &String::from_utf8_lossy(&out.stdout),
+        include_str!("../recorded-run.txt"),
+        "cargo run -p ch07-global-alloc > chapters/ch07-global-alloc/recorded-run.txt",
     );
 }

@@ -195,6 +195,8 @@ pub struct HeapMap {
     pub end: usize,
     /// The chunks, in address order.
     pub chunks: Vec<Chunk>,
+    /// Blocks mapped on their own, outside the heap (with `mmap`).
+    pub mapped: Vec<Chunk>,
 }
 
 /// Summary figures of a [`HeapMap`].
@@ -227,6 +229,7 @@ impl HeapMap {
             base: base as usize,
             end: end as usize,
             chunks: Vec::new(),
+            mapped: Vec::new(),
         }
     }
 
@@ -356,6 +359,9 @@ impl HeapMap {
             let _ = writeln!(out, "  +{:<6} unused {}", at - self.base, self.end - at);
         }
         let _ = writeln!(out, "  +{:<6} end", self.len());
+        for c in &self.mapped {
+            let _ = writeln!(out, "  mapped  hdr {} + used {}", c.header, c.size);
+        }
         out
     }
 }
@@ -436,7 +442,7 @@ mod tests {
         let mut m = HeapMap {
             base: 1000,
             end: 1000 + 176,
-            chunks: vec![],
+            ..HeapMap::default()
         };
         m.chunks.push(Chunk {
             addr: 1000,

@@ -157,6 +157,7 @@ mod tests {
                     used: false,
                 },
             ],
+            mapped: vec![],
         };
         let svg = render("two chunks", &[("after malloc", &map)]);
         assert!(svg.starts_with("<svg"));

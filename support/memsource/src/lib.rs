@@ -52,8 +52,9 @@ pub struct Grown {
 /// `start`, aligned to [`ALIGN`], reads as zero, and belongs to the caller
 /// alone until it is given back; `contiguous` is true only when `start` is
 /// exactly where the previous growth ended; `end` is where the latest
-/// growth ended; and `shrink` gives back only memory below `end` that this
-/// source handed out.
+/// growth ended; `shrink` gives back only memory below `end` that this
+/// source handed out; and a mapping from `map` or `remap` is `len` bytes,
+/// page-aligned, zeroed where new, and the caller's alone.
 pub unsafe trait MemorySource {
     /// Moves the break up by `increment` bytes (a multiple of [`ALIGN`]) and
     /// returns the start of the new memory, or `None` when there is no more.
@@ -79,6 +80,42 @@ pub unsafe trait MemorySource {
 
     /// Where this source's most recent growth ended (its idea of the break).
     fn end(&self) -> Option<NonNull<u8>>;
+
+    // ANCHOR: map
+    /// Maps `len` bytes (a multiple of [`page_size`]) of fresh, zeroed
+    /// memory of their own, outside the break, or `None` if this source
+    /// cannot (the default) or the system refuses.
+    fn map(&mut self, len: usize) -> Option<NonNull<u8>> {
+        let _ = len;
+        None
+    }
+
+    /// Gives back a mapping made by [`map`](MemorySource::map) (or
+    /// [`remap`](MemorySource::remap)).
+    ///
+    /// # Safety
+    /// `ptr` and `len` are exactly those of a live mapping from this source,
+    /// and nothing refers to it any more.
+    unsafe fn unmap(&mut self, ptr: NonNull<u8>, len: usize) {
+        let _ = (ptr, len);
+    }
+
+    /// Resizes a mapping to `new_len` bytes, moving it if need be, with its
+    /// contents; `None` (and the mapping unchanged) if it cannot.
+    ///
+    /// # Safety
+    /// As for [`unmap`](MemorySource::unmap), for `ptr` and `old_len`; after
+    /// success, only the returned address may be used.
+    unsafe fn remap(
+        &mut self,
+        ptr: NonNull<u8>,
+        old_len: usize,
+        new_len: usize,
+    ) -> Option<NonNull<u8>> {
+        let _ = (ptr, old_len, new_len);
+        None
+    }
+    // ANCHOR_END: map
 }
 // ANCHOR_END: source
 
@@ -117,10 +154,19 @@ impl Sbrk {
 }
 
 /// The size of a page of memory.
-fn page_size() -> usize {
+pub fn page_size() -> usize {
     // SAFETY: sysconf has no preconditions.
     let n = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
     usize::try_from(n).unwrap_or(4096).max(ALIGN)
+}
+
+/// `mmap`'s failure value.
+fn mapped(p: *mut libc::c_void) -> Option<NonNull<u8>> {
+    if p == libc::MAP_FAILED {
+        None
+    } else {
+        NonNull::new(p.cast())
+    }
 }
 
 /// `sbrk`'s failure value is `(void *)-1`, not null.
@@ -235,6 +281,8 @@ unsafe impl MemorySource for Sbrk {
         true
     }
 
+    // ANCHOR_END: sbrk_grow
+
     fn base(&self) -> Option<NonNull<u8>> {
         self.base
     }
@@ -242,8 +290,44 @@ unsafe impl MemorySource for Sbrk {
     fn end(&self) -> Option<NonNull<u8>> {
         self.end
     }
+
+    // ANCHOR: sbrk_map
+    fn map(&mut self, len: usize) -> Option<NonNull<u8>> {
+        // SAFETY: an anonymous private mapping at an address of the
+        // kernel's choosing touches no existing memory.
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        mapped(p)
+    }
+
+    unsafe fn unmap(&mut self, ptr: NonNull<u8>, len: usize) {
+        // SAFETY: the caller's promise: a whole live mapping of ours.
+        unsafe { libc::munmap(ptr.as_ptr().cast(), len) };
+    }
+
+    unsafe fn remap(
+        &mut self,
+        ptr: NonNull<u8>,
+        old_len: usize,
+        new_len: usize,
+    ) -> Option<NonNull<u8>> {
+        // SAFETY: the caller's promise: a whole live mapping of ours. With
+        // MREMAP_MAYMOVE the kernel moves the pages (not their contents)
+        // if it cannot grow the mapping where it is.
+        let p =
+            unsafe { libc::mremap(ptr.as_ptr().cast(), old_len, new_len, libc::MREMAP_MAYMOVE) };
+        mapped(p)
+    }
+    // ANCHOR_END: sbrk_map
 }
-// ANCHOR_END: sbrk_grow
 
 /// Alignment of an arena's first byte.
 pub const ARENA_ALIGN: usize = 4096;
