@@ -18,6 +18,7 @@ fn reports() -> Vec<(&'static str, Report)> {
             assert_conforms(ch07_global_alloc::Heap::new),
         ),
         ("8. mmap", assert_conforms(ch08_mmap::Heap::new)),
+        ("9. LD_PRELOAD", assert_conforms(ch09_ld_preload::Heap::new)),
     ]
 }
 // ANCHOR_END: reports

@@ -37,6 +37,7 @@ chapters! {
     ch06_malloc_api => ch06_malloc_api::Heap<Arena>, ch06_malloc_api::Heap::new;
     ch07_global_alloc => ch07_global_alloc::Heap<Arena>, ch07_global_alloc::Heap::new;
     ch08_mmap => ch08_mmap::Heap<Arena>, ch08_mmap::Heap::new;
+    ch09_ld_preload => ch09_ld_preload::Heap<Arena>, ch09_ld_preload::Heap::new;
 }
 
 /// For chapters that give memory back: free everything and the heap is
