@@ -71,7 +71,7 @@ pub const NOT_RUN: &str = "not claimed, and not run: it would be undefined behav
 /// Runs the check for one behaviour.
 pub fn check<A: Malloc>(b: Behaviour, make: &impl Fn(Arena) -> A) -> Result<(), String> {
     match b {
-        Behaviour::Correct => correct(make(Arena::new(1 << 20))),
+        Behaviour::Correct => correct(make(Arena::new(if cfg!(miri) { 1 << 16 } else { 1 << 20 }))),
         Behaviour::ZeroSize => zero_size(make(Arena::new(4096))),
         Behaviour::HugeSize => huge_size(make(Arena::new(4096))),
         Behaviour::OutOfMemory => out_of_memory(make(Arena::new(4096))),
@@ -86,7 +86,7 @@ pub fn check<A: Malloc>(b: Behaviour, make: &impl Fn(Arena) -> A) -> Result<(), 
         Behaviour::ReusesFreed => reuses_freed(make(Arena::new(1 << 16))),
         Behaviour::Splits => splits(make(Arena::new(1 << 16))),
         Behaviour::Coalesces => coalesces(make(Arena::new(1 << 16))),
-        Behaviour::ReturnsMemory => returns_memory(make(Arena::new(1 << 20))),
+        Behaviour::ReturnsMemory => returns_memory(make(Arena::new(1 << 17))),
         Behaviour::Realloc => realloc(make(Arena::new(1 << 16))),
         Behaviour::Calloc => calloc(make(Arena::new(1 << 16))),
     }
