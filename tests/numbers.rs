@@ -5,15 +5,17 @@
 use std::fs;
 use std::path::Path;
 
-/// Group names in a benchmark source: the string after `benchmark_group(`
-/// or after `compare(c, `.
+/// Group names in a benchmark source: the first string literal after each
+/// `benchmark_group(`, `compare(` or `compare_global(`.
 fn groups(source: &str) -> Vec<String> {
     let mut out = Vec::new();
-    for marker in ["benchmark_group(\"", "compare(c, \""] {
+    for marker in ["benchmark_group(", "compare(", "compare_global("] {
         for (at, _) in source.match_indices(marker) {
             let rest = &source[at + marker.len()..];
-            if let Some(end) = rest.find('"') {
-                out.push(rest[..end].to_string());
+            let Some(open) = rest.find('"') else { continue };
+            let rest = &rest[open + 1..];
+            if let Some(close) = rest.find('"') {
+                out.push(rest[..close].to_string());
             }
         }
     }

@@ -30,9 +30,7 @@ unsafe impl MemorySource for Counting {
     }
 }
 
-fn ensure(ok: bool, why: &str) -> Result<(), String> {
-    if ok { Ok(()) } else { Err(why.to_string()) }
-}
+use alloc_suite::exercises::ensure;
 
 macro_rules! checks {
     ($($ex:tt)*) => {

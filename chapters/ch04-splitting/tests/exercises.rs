@@ -3,9 +3,7 @@
 
 use memsource::Arena;
 
-fn ensure(ok: bool, why: &str) -> Result<(), String> {
-    if ok { Ok(()) } else { Err(why.to_string()) }
-}
+use alloc_suite::exercises::ensure;
 
 /// A heap with free chunks of 256, 64 and 96 bytes between used ones.
 fn fragmented() -> Result<ch04_splitting::Heap<Arena>, String> {

@@ -4,9 +4,7 @@
 use ch06_malloc_api::Heap;
 use memsource::Arena;
 
-fn ensure(ok: bool, why: &str) -> Result<(), String> {
-    if ok { Ok(()) } else { Err(why.to_string()) }
-}
+use alloc_suite::exercises::ensure;
 
 macro_rules! checks {
     ($($ex:tt)*) => {

@@ -1,26 +1,17 @@
-//! `cargo bench -p ch07-global-alloc`: the benchmark workload through
-//! `GlobalAlloc`, on the real break and behind the lock, against the
-//! system allocator.
+//! `cargo bench -p ch07-global-alloc`: the benchmark workload through `GlobalAlloc`,
+//! on the real break and behind the lock, against the system allocator.
 
-use ch07_global_alloc::Global;
-use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use std::alloc::System;
-use std::hint::black_box;
+use criterion::{Criterion, criterion_group, criterion_main};
 
-static HEAP: Global = Global::new();
+static HEAP: ch07_global_alloc::Global = ch07_global_alloc::Global::new();
 
 fn workload(c: &mut Criterion) {
-    let ops = alloc_suite::bench::ops();
-    let mut g = c.benchmark_group("ch07 workload through GlobalAlloc");
-    g.throughput(Throughput::Elements(ops.len() as u64));
-    g.sample_size(10);
-    g.bench_function("system malloc", |b| {
-        b.iter(|| black_box(alloc_suite::workload::run_global(&System, &ops)))
-    });
-    g.bench_function("ch07 global allocator", |b| {
-        b.iter(|| black_box(alloc_suite::workload::run_global(&HEAP, &ops)))
-    });
-    g.finish();
+    alloc_suite::bench::compare_global(
+        c,
+        "ch07 workload through GlobalAlloc",
+        "ch07 global allocator",
+        &HEAP,
+    );
 }
 
 criterion_group!(benches, workload);

@@ -4,9 +4,7 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-fn ensure(ok: bool, why: &str) -> Result<(), String> {
-    if ok { Ok(()) } else { Err(why.to_string()) }
-}
+use alloc_suite::exercises::ensure;
 
 macro_rules! checks {
     ($($ex:tt)*) => {

@@ -1,26 +1,12 @@
-//! `cargo bench -p ch08-mmap`: the benchmark workload through
-//! `GlobalAlloc`, on the real break and behind the lock, against the
-//! system allocator.
+//! `cargo bench -p ch08-mmap`: the benchmark workload through `GlobalAlloc`,
+//! on the real break and behind the lock, against the system allocator.
 
-use ch08_mmap::Global;
-use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use std::alloc::System;
-use std::hint::black_box;
+use criterion::{Criterion, criterion_group, criterion_main};
 
-static HEAP: Global = Global::new();
+static HEAP: ch08_mmap::Global = ch08_mmap::Global::new();
 
 fn workload(c: &mut Criterion) {
-    let ops = alloc_suite::bench::ops();
-    let mut g = c.benchmark_group("ch08 workload through GlobalAlloc");
-    g.throughput(Throughput::Elements(ops.len() as u64));
-    g.sample_size(10);
-    g.bench_function("system malloc", |b| {
-        b.iter(|| black_box(alloc_suite::workload::run_global(&System, &ops)))
-    });
-    g.bench_function("ch08 mmap", |b| {
-        b.iter(|| black_box(alloc_suite::workload::run_global(&HEAP, &ops)))
-    });
-    g.finish();
+    alloc_suite::bench::compare_global(c, "ch08 workload through GlobalAlloc", "ch08 mmap", &HEAP);
 }
 
 criterion_group!(benches, workload);

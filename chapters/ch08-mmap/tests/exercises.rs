@@ -1,9 +1,7 @@
 //! The exercises' tests. `cargo test` runs them against the reference
 //! solutions; `--features mine` runs them against `src/exercises.rs`.
 
-fn ensure(ok: bool, why: &str) -> Result<(), String> {
-    if ok { Ok(()) } else { Err(why.to_string()) }
-}
+use alloc_suite::exercises::ensure;
 
 macro_rules! checks {
     ($($ex:tt)*) => {

@@ -56,3 +56,24 @@ pub fn compare<A: Malloc>(c: &mut Criterion, group: &str, make: impl Fn(Arena) -
     });
     g.finish();
 }
+
+/// Benchmarks a Rust global allocator (`GlobalAlloc`) named `name` against
+/// the system allocator on [`ops`], in a criterion group named `group`.
+pub fn compare_global<G: std::alloc::GlobalAlloc>(
+    c: &mut Criterion,
+    group: &str,
+    name: &str,
+    g: &G,
+) {
+    let ops = ops();
+    let mut group = c.benchmark_group(group);
+    group.throughput(Throughput::Elements(ops.len() as u64));
+    group.sample_size(10);
+    group.bench_function(System::NAME, |b| {
+        b.iter(|| black_box(workload::run_global(&std::alloc::System, black_box(&ops))))
+    });
+    group.bench_function(name, |b| {
+        b.iter(|| black_box(workload::run_global(g, black_box(&ops))))
+    });
+    group.finish();
+}

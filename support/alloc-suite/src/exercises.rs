@@ -37,3 +37,9 @@ pub fn starting_point_fails(source: &str, checks: &[Check]) {
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
+
+/// `Ok(())` if `ok`, else `Err(why)`: the exercises' checks are built from
+/// these.
+pub fn ensure(ok: bool, why: &str) -> Result<(), String> {
+    if ok { Ok(()) } else { Err(why.to_string()) }
+}
