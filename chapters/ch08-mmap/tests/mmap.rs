@@ -2,9 +2,11 @@
 
 use alloc_suite::model;
 use alloc_suite::workload::{Op, Rng};
-use ch08_mmap::{FALLBACK_STEP, HEADER, Heap, MMAP_THRESHOLD};
+use ch08_mmap::{FALLBACK_STEP, Heap, MMAP_THRESHOLD};
 use memsource::{Arena, Grown, MemorySource, Sbrk};
+use std::cell::Cell;
 use std::ptr::NonNull;
+use std::rc::Rc;
 
 #[test]
 #[cfg_attr(miri, ignore = "uses mmap")]
@@ -130,7 +132,6 @@ fn random_operations_around_the_threshold() {
         .collect();
     let heap = model::check(Heap::new(Sbrk::new()), &ops).unwrap();
     assert!(heap.map().mapped.is_empty());
-    let _ = HEADER;
 }
 
 /// The demo: resident memory drops after freeing big blocks on mmap.
@@ -159,4 +160,125 @@ fn freeing_big_blocks_gives_memory_back_to_the_kernel() {
         mib[2] - mib[0] > 60.0,
         "on the break they could not: {stdout}"
     );
+}
+
+/// A break that refuses to grow while `full` is set, and can map pages.
+/// Its first mapping is reserved before the arena that plays the break is
+/// made, so (mappings being placed top-down) it lies above the "break", as
+/// a mapping right above a real break would.
+struct FlakyBreak {
+    reserved: Option<(NonNull<u8>, usize)>,
+    arena: Arena,
+    pages: Sbrk,
+    full: Rc<Cell<bool>>,
+    maps: Rc<Cell<usize>>,
+    remaps: Rc<Cell<usize>>,
+}
+
+impl FlakyBreak {
+    fn new() -> Self {
+        let mut pages = Sbrk::new();
+        let reserved = pages.map(FALLBACK_STEP).map(|p| (p, FALLBACK_STEP));
+        FlakyBreak {
+            reserved,
+            arena: Arena::new(1 << 20),
+            pages,
+            full: Rc::default(),
+            maps: Rc::default(),
+            remaps: Rc::default(),
+        }
+    }
+}
+
+// SAFETY: growth comes from the arena, mappings from real mmap (the first
+// one reserved earlier, whole and unused), all telling the truth; refusing
+// to grow is always allowed.
+unsafe impl MemorySource for FlakyBreak {
+    fn grow(&mut self, n: usize) -> Option<Grown> {
+        if self.full.get() {
+            None
+        } else {
+            self.arena.grow(n)
+        }
+    }
+    unsafe fn shrink(&mut self, end: NonNull<u8>, n: usize) -> bool {
+        // SAFETY: the caller makes the same promise to us.
+        unsafe { self.arena.shrink(end, n) }
+    }
+    fn base(&self) -> Option<NonNull<u8>> {
+        self.arena.base()
+    }
+    fn end(&self) -> Option<NonNull<u8>> {
+        self.arena.end()
+    }
+    fn map(&mut self, len: usize) -> Option<NonNull<u8>> {
+        self.maps.set(self.maps.get() + 1);
+        match self.reserved {
+            Some((p, reserved)) if len == reserved => {
+                self.reserved = None;
+                Some(p)
+            }
+            _ => self.pages.map(len),
+        }
+    }
+    unsafe fn unmap(&mut self, p: NonNull<u8>, len: usize) {
+        // SAFETY: the caller makes the same promise to us.
+        unsafe { self.pages.unmap(p, len) }
+    }
+    unsafe fn remap(&mut self, p: NonNull<u8>, old: usize, new: usize) -> Option<NonNull<u8>> {
+        self.remaps.set(self.remaps.get() + 1);
+        // SAFETY: the caller makes the same promise to us.
+        unsafe { self.pages.remap(p, old, new) }
+    }
+}
+
+#[test]
+#[cfg_attr(miri, ignore = "uses mmap")]
+fn break_memory_after_a_fallback_mapping_stays_in_order() {
+    let source = FlakyBreak::new();
+    let full = source.full.clone();
+    let mut heap = Heap::new(source);
+    let a = heap.malloc(100);
+    full.set(true);
+    let b = heap.malloc(100); // the heap grows into the reserved mapping
+    full.set(false);
+    assert!(b as usize > a as usize, "the mapping lies above the break");
+    let c = heap.malloc(100); // from the break again
+    let d = heap.malloc(100);
+    heap.check().unwrap();
+    // SAFETY: every block is live and freed once; each must be found.
+    unsafe {
+        for p in [d, c, b, a] {
+            assert_eq!(heap.free(p), Ok(()), "{p:p}");
+        }
+    }
+    heap.check().unwrap();
+    // Everything on the break went back; only the mapping's chunk stays.
+    let map = heap.map();
+    assert!(
+        map.chunks
+            .iter()
+            .all(|c| !c.used && c.size >= FALLBACK_STEP / 2),
+        "{map}"
+    );
+}
+
+#[test]
+#[cfg_attr(miri, ignore = "uses mmap")]
+fn realloc_of_a_mapped_block_calls_mremap_not_mmap() {
+    let source = FlakyBreak::new();
+    let (maps, remaps) = (source.maps.clone(), source.remaps.clone());
+    let mut heap = Heap::new(source);
+    let p = heap.malloc(MMAP_THRESHOLD);
+    assert_eq!((maps.get(), remaps.get()), (1, 0));
+    // SAFETY: p is live and replaced by what realloc returns.
+    let q = unsafe { heap.realloc(p, 4 * MMAP_THRESHOLD) };
+    assert!(!q.is_null());
+    assert_eq!(
+        (maps.get(), remaps.get()),
+        (1, 1),
+        "resized in place or moved by mremap"
+    );
+    // SAFETY: q is live.
+    unsafe { heap.free(q).unwrap() };
 }

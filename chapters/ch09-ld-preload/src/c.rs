@@ -12,11 +12,11 @@
 //!   error code returned, for `posix_memalign`);
 //! - leaves `errno` alone when it succeeds, and `free` never changes it;
 //! - survives being called again while it runs on the same thread (see
-//!   [`Reentry`]).
+//!   `locked`).
 
-use crate::{FreeError, Global};
+use crate::{FreeError, Global, Heap};
+use memsource::Sbrk;
 use memsource::page_size;
-use std::cell::Cell;
 use std::ffi::c_void;
 use std::ptr;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
@@ -42,34 +42,28 @@ fn set_errno(e: i32) {
 // ANCHOR_END: errno
 
 // ANCHOR: reentry
-thread_local! {
-    /// Whether this thread is inside one of our functions. `const`, with no
-    /// destructor: the first use on a thread allocates nothing and
-    /// registers nothing.
-    static BUSY: Cell<bool> = const { Cell::new(false) };
-}
+/// The thread that holds the heap's lock (its `pthread_self()`), or 0.
+static OWNER: AtomicUsize = AtomicUsize::new(0);
 
-/// Proof that this thread entered the allocator, and was not already in it.
-/// Anything that runs while we hold the heap's lock and calls `malloc`
-/// again on the same thread (a signal handler, a library hook) would wait
-/// for that lock forever; with this guard it gets memory from a small
-/// emergency pool instead.
-pub struct Reentry(());
-
-impl Reentry {
-    /// `None` if this thread is already inside the allocator.
-    fn enter() -> Option<Reentry> {
-        // `try_with` fails only while the thread is being torn down, when
-        // thread-local storage is gone: treat that as busy.
-        let entered = BUSY.try_with(|b| !b.replace(true)).unwrap_or(false);
-        entered.then_some(Reentry(()))
+/// Runs `f` on the locked heap, or returns `None` if this thread already
+/// holds the lock: the call came from inside the allocator (a signal
+/// handler that interrupted it, a hook of a library it called), and taking
+/// the lock again would wait forever. No thread-local storage is involved:
+/// reaching a shared library's thread-locals can itself call `malloc`.
+fn locked<R>(f: impl FnOnce(&mut Heap<Sbrk>) -> R) -> Option<R> {
+    // SAFETY: pthread_self has no preconditions and never fails.
+    let me = unsafe { libc::pthread_self() } as usize;
+    // Only this thread ever stores `me`, so seeing it means this thread is
+    // inside `with` below, right now.
+    if OWNER.load(Relaxed) == me {
+        return None;
     }
-}
-
-impl Drop for Reentry {
-    fn drop(&mut self) {
-        let _ = BUSY.try_with(|b| b.set(false));
-    }
+    Some(HEAP.with(|h| {
+        OWNER.store(me, Relaxed);
+        let r = f(h);
+        OWNER.store(0, Relaxed);
+        r
+    }))
 }
 
 /// Bytes for re-entrant calls, handed out once and never reused.
@@ -109,26 +103,36 @@ fn enomem() -> *mut c_void {
     ptr::null_mut()
 }
 
-fn note_malloc(p: *mut u8) -> *mut c_void {
+/// The result of an allocation: null with ENOMEM, or the block with
+/// `errno` put back to `saved` (a failed `sbrk` on the way to a successful
+/// `mmap` must not show).
+fn finish(p: *mut u8, saved: i32) -> *mut c_void {
     if p.is_null() {
         return enomem();
     }
+    set_errno(saved);
     MALLOCS.fetch_add(1, Relaxed);
     p.cast()
+}
+
+/// A block from the emergency pool, counted like any other, or ENOMEM.
+fn from_pool(size: usize, saved: i32) -> *mut c_void {
+    finish(emergency(size), saved)
 }
 
 // ANCHOR: malloc
 /// `malloc(size)`.
 pub extern "C" fn malloc(size: usize) -> *mut c_void {
-    let Some(_in) = Reentry::enter() else {
-        return emergency(size).cast();
-    };
-    let p = HEAP.with(|h| {
+    let saved = errno();
+    let p = locked(|h| {
         let p = h.malloc(size);
         PEAK.fetch_max(h.map_len(), Relaxed);
         p
     });
-    note_malloc(p)
+    match p {
+        Some(p) => finish(p, saved),
+        None => from_pool(size, saved), // re-entered
+    }
 }
 // ANCHOR_END: malloc
 
@@ -144,16 +148,14 @@ pub unsafe extern "C" fn free(ptr: *mut c_void) {
         return;
     }
     let saved = errno(); // free must not change errno
-    let Some(_in) = Reentry::enter() else {
-        return; // cannot free safely from inside the allocator: leak it
-    };
     // SAFETY: the caller's promise; the heap checks the pointer before
     // using it.
-    match HEAP.with(|h| unsafe { h.free(ptr.cast()) }) {
-        Ok(()) => {
+    match locked(|h| unsafe { h.free(ptr.cast()) }) {
+        Some(Ok(())) => {
             FREES.fetch_add(1, Relaxed);
         }
-        Err(e) => bad_pointer("free", e, ptr),
+        Some(Err(e)) => bad_pointer("free", e, ptr),
+        None => {} // re-entered: the block cannot be freed now; leak it
     }
     set_errno(saved);
 }
@@ -162,13 +164,15 @@ pub unsafe extern "C" fn free(ptr: *mut c_void) {
 /// `calloc(count, size)`: zeroed, and null with ENOMEM if `count * size`
 /// overflows.
 pub extern "C" fn calloc(count: usize, size: usize) -> *mut c_void {
-    let Some(_in) = Reentry::enter() else {
-        let Some(total) = count.checked_mul(size) else {
-            return ptr::null_mut();
-        };
-        return emergency(total).cast(); // the pool starts out zeroed
-    };
-    note_malloc(HEAP.with(|h| h.calloc(count, size)))
+    let saved = errno();
+    match locked(|h| h.calloc(count, size)) {
+        Some(p) => finish(p, saved),
+        // Re-entered: the pool is zeroed and never reused.
+        None => match count.checked_mul(size) {
+            Some(total) => from_pool(total, saved),
+            None => enomem(),
+        },
+    }
 }
 
 // ANCHOR: realloc
@@ -187,22 +191,20 @@ pub unsafe extern "C" fn realloc(ptr: *mut c_void, size: usize) -> *mut c_void {
         unsafe { free(ptr) };
         return ptr::null_mut();
     }
-    let Some(_in) = Reentry::enter() else {
-        return ptr::null_mut();
-    };
+    let saved = errno();
     if in_pool(ptr.cast()) {
         // A block from the emergency pool: its size is not recorded, so copy
         // as much as both could hold.
-        let q = HEAP.with(|h| h.malloc(size));
+        let q = malloc(size);
         if !q.is_null() {
             let pool_end = (&raw const POOL_MEM).cast::<u8>() as usize + POOL;
             let n = size.min(pool_end - ptr as usize);
             // SAFETY: q has `size` bytes; the pool has `n` bytes from ptr.
-            unsafe { ptr::copy_nonoverlapping(ptr.cast::<u8>(), q, n) };
+            unsafe { ptr::copy_nonoverlapping(ptr.cast::<u8>(), q.cast::<u8>(), n) };
         }
-        return note_malloc(q);
+        return q;
     }
-    let (q, known) = HEAP.with(|h| {
+    let Some((q, known)) = locked(|h| {
         let known = h.usable_size(ptr.cast()) > 0;
         let q = if known {
             // SAFETY: the caller's promise, and `known` checked the pointer.
@@ -212,11 +214,13 @@ pub unsafe extern "C" fn realloc(ptr: *mut c_void, size: usize) -> *mut c_void {
         };
         PEAK.fetch_max(h.map_len(), Relaxed);
         (q, known)
-    });
+    }) else {
+        return enomem(); // re-entered: cannot resize now
+    };
     if !known {
         bad_pointer("realloc", FreeError::NotOurs, ptr);
     }
-    if q.is_null() { enomem() } else { q.cast() }
+    finish(q, saved)
 }
 // ANCHOR_END: realloc
 
@@ -231,10 +235,9 @@ pub unsafe extern "C" fn posix_memalign(out: *mut *mut c_void, align: usize, siz
     if !align.is_power_of_two() || !align.is_multiple_of(size_of::<*mut c_void>()) {
         return libc::EINVAL;
     }
-    let Some(_in) = Reentry::enter() else {
-        return libc::ENOMEM;
-    };
-    let p = HEAP.with(|h| h.memalign(align, size));
+    let saved = errno(); // posix_memalign reports errors by its result only
+    let p = locked(|h| h.memalign(align, size)).unwrap_or(ptr::null_mut());
+    set_errno(saved);
     if p.is_null() {
         return libc::ENOMEM;
     }
@@ -261,10 +264,11 @@ pub extern "C" fn memalign(align: usize, size: usize) -> *mut c_void {
         set_errno(libc::EINVAL);
         return ptr::null_mut();
     };
-    let Some(_in) = Reentry::enter() else {
-        return ptr::null_mut();
-    };
-    note_malloc(HEAP.with(|h| h.memalign(align, size)))
+    let saved = errno();
+    match locked(|h| h.memalign(align, size)) {
+        Some(p) => finish(p, saved),
+        None => enomem(), // re-entered: the pool cannot align
+    }
 }
 
 /// `valloc(size)`: aligned to a page.
@@ -289,15 +293,13 @@ pub unsafe extern "C" fn malloc_usable_size(ptr: *mut c_void) -> usize {
     if ptr.is_null() || in_pool(ptr.cast()) {
         return 0;
     }
-    let Some(_in) = Reentry::enter() else {
-        return 0;
-    };
-    HEAP.with(|h| h.usable_size(ptr.cast()))
+    locked(|h| h.usable_size(ptr.cast())).unwrap_or(0)
 }
 
 /// `reallocarray(ptr, count, size)`: `realloc(ptr, count * size)`, with
-/// null and ENOMEM if the multiplication overflows. glibc's own calls its
-/// internal `realloc`, so it must be replaced along with the rest.
+/// null and ENOMEM if the multiplication overflows. glibc's version would
+/// call our `realloc` anyway; exporting it keeps every call on one
+/// implementation.
 ///
 /// # Safety
 /// As for [`realloc`].
@@ -348,10 +350,9 @@ fn bad_pointer(what: &str, e: FreeError, ptr: *mut c_void) -> ! {
 /// Prints the heap's statistics on stderr; the library calls it at exit
 /// when `CH09_MALLOC_STATS` is set.
 pub extern "C" fn print_stats() {
-    let Some(_in) = Reentry::enter() else {
+    let Some(((t, mapped), len)) = locked(|h| (h.totals(), h.map_len())) else {
         return;
     };
-    let ((t, mapped), len) = HEAP.with(|h| (h.totals(), h.map_len()));
     let mut buf = [0u8; 24];
     let line: [(&[u8], usize); 8] = [
         (

@@ -277,25 +277,55 @@ impl<S: MemorySource> Heap<S> {
         let h = grown.start.as_ptr().cast::<Header>();
         // SAFETY: the source just gave us `total` bytes at `h`, aligned to
         // 16 (enough for a Header), that nothing else refers to: the
-        // `MemorySource` contract, which its `unsafe impl` promises.
+        // `MemorySource` contract, which its `unsafe impl` promises. The
+        // new chunk overlaps no chunk, so `link` can place it in order.
         unsafe {
             h.write(Header {
                 size,
                 used: true,
                 next: ptr::null_mut(),
-            })
-        };
-        if self.tail.is_null() {
-            self.head = h;
-        } else {
-            // SAFETY: invariant 1: `tail` is the last chunk of this heap.
-            // The new chunk is above it, since the break only grows, so the
-            // list stays in address order.
-            unsafe { (*self.tail).next = h };
+            });
+            self.link(h);
         }
-        self.tail = h;
         h.cast::<u8>().wrapping_add(HEADER)
     }
+
+    // ANCHOR: link
+    /// Links the new chunk `h` into the list in address order. Memory from
+    /// the break usually goes at the end, but since the heap can also grow
+    /// into mappings (`grow_mapped`), which may lie anywhere, the end is not
+    /// always the right place: walk to it.
+    ///
+    /// # Safety
+    /// `h` is a new chunk (its header written, `next` ignored) that
+    /// overlaps no chunk of this heap.
+    unsafe fn link(&mut self, h: *mut Header) {
+        let mut prev: *mut Header = ptr::null_mut();
+        let mut at = self.head;
+        // Most often `h` is above the last chunk: check that first.
+        if !self.tail.is_null() && (self.tail as usize) < h as usize {
+            (prev, at) = (self.tail, ptr::null_mut());
+        }
+        while !at.is_null() && (at as usize) < h as usize {
+            prev = at;
+            // SAFETY: invariant 1: `at` is a chunk of this heap.
+            at = unsafe { (*at).next };
+        }
+        // SAFETY: `prev` (if not null) is a chunk of this heap; `h` goes
+        // between it and `at`, which keeps the list in address order.
+        unsafe {
+            (*h).next = at;
+            if prev.is_null() {
+                self.head = h;
+            } else {
+                (*prev).next = h;
+            }
+        }
+        if at.is_null() {
+            self.tail = h;
+        }
+    }
+    // ANCHOR_END: link
     // ANCHOR_END: grow
 
     // ANCHOR: free
@@ -395,12 +425,15 @@ impl<S: MemorySource> Heap<S> {
     /// `h` is an unused chunk of this heap and `prev` the chunk before it,
     /// or null if it is the first.
     unsafe fn trim(&mut self, prev: *mut Header, h: *mut Header) {
-        if h != self.tail {
+        // SAFETY: `h` is a chunk of this heap.
+        let (total, next) = unsafe { (HEADER + (*h).size, (*h).next) };
+        let end = h.cast::<u8>().wrapping_add(total);
+        // Only the chunk that ends where our last growth ended can go back.
+        // (That is usually the last chunk; not when the heap has grown into
+        // a mapping above the break.)
+        if self.source.end() != NonNull::new(end) {
             return;
         }
-        // SAFETY: `h` is a chunk of this heap.
-        let total = HEADER + unsafe { (*h).size };
-        let end = h.cast::<u8>().wrapping_add(total);
         let Some(end) = NonNull::new(end) else { return };
         // `shrink` refuses unless the break is exactly at `end`: someone
         // else's memory above us must never be given away. `h` is ours, so
@@ -411,12 +444,14 @@ impl<S: MemorySource> Heap<S> {
             return;
         }
         if prev.is_null() {
-            self.head = ptr::null_mut();
+            self.head = next;
         } else {
             // SAFETY: `prev` is the chunk before `h`, so a chunk of this heap.
-            unsafe { (*prev).next = ptr::null_mut() };
+            unsafe { (*prev).next = next };
         }
-        self.tail = prev;
+        if self.tail == h {
+            self.tail = prev;
+        }
     }
     // ANCHOR_END: trim
 
@@ -499,7 +534,7 @@ impl<S: MemorySource> Heap<S> {
         unsafe {
             self.split(hq, size);
             let rest = (*hq).next;
-            if rest == self.tail && !(*rest).used {
+            if !rest.is_null() && !(*rest).used {
                 self.trim(hq, rest);
             }
         }
@@ -582,7 +617,7 @@ impl<S: MemorySource> Heap<S> {
             if new <= old {
                 self.split(h, new); // shrink in place...
                 let rest = (*h).next;
-                if rest == self.tail && !(*rest).used {
+                if !rest.is_null() && !(*rest).used {
                     self.trim(h, rest); // ...and give back what was cut off the top
                 }
                 return Some(ptr);
@@ -597,20 +632,21 @@ impl<S: MemorySource> Heap<S> {
                 self.split(h, new);
                 return Some(ptr);
             }
-            // ...or, if it is the last chunk, by moving the break.
-            if h == self.tail && self.grow_last(h, new) {
+            // ...or, if it ends where our last growth ended, by moving the
+            // break (`grow_last` checks that).
+            if self.grow_last(h, new) {
                 return Some(ptr);
             }
         }
         None
     }
 
-    /// Grows the last chunk `h` to `new` payload bytes by moving the break,
-    /// if the break is still right after it. Returns whether it did.
+    /// Grows chunk `h` to `new` payload bytes by moving the break, if our
+    /// last growth ended right after it. Returns whether it did.
     ///
     /// # Safety
-    /// `h` is the last chunk of this heap, used, and `new` is larger than
-    /// its size and a multiple of 16.
+    /// `h` is a used chunk of this heap, and `new` is larger than its size
+    /// and a multiple of 16.
     unsafe fn grow_last(&mut self, h: *mut Header, new: usize) -> bool {
         // SAFETY: `h` is a chunk of this heap.
         let old = unsafe { (*h).size };
@@ -644,17 +680,16 @@ impl<S: MemorySource> Heap<S> {
             return false;
         }
         let r = grown.start.as_ptr().cast::<Header>();
-        // SAFETY: the source gave us `want` bytes at `r`, aligned to 16, and
-        // they are above every chunk, so appending keeps address order.
+        // SAFETY: the source gave us `want` bytes at `r`, aligned to 16,
+        // overlapping no chunk; `link` puts the new chunk in order.
         unsafe {
             r.write(Header {
                 size: want - HEADER,
                 used: false,
                 next: ptr::null_mut(),
             });
-            (*self.tail).next = r;
+            self.link(r);
         }
-        self.tail = r;
         false
     }
     // ANCHOR_END: realloc
@@ -767,32 +802,16 @@ impl<S: MemorySource> Heap<S> {
             return ptr::null_mut();
         };
         let h = m.as_ptr().cast::<Header>();
-        // The list is in address order, and a mapping can be anywhere: find
-        // the chunk it goes after.
-        let mut prev: *mut Header = ptr::null_mut();
-        let mut at = self.head;
-        while !at.is_null() && (at as usize) < h as usize {
-            prev = at;
-            // SAFETY: invariant 1: `at` is a chunk of this heap.
-            at = unsafe { (*at).next };
-        }
         // SAFETY: the mapping is `len` bytes, page-aligned and ours alone;
-        // linking it between `prev` and `at` keeps the list in address
-        // order, and `split` cuts off what the request does not need.
+        // `link` puts it in address order (a mapping can be anywhere), and
+        // `split` cuts off what the request does not need.
         unsafe {
             h.write(Header {
                 size: len - HEADER,
                 used: true,
-                next: at,
+                next: ptr::null_mut(),
             });
-            if prev.is_null() {
-                self.head = h;
-            } else {
-                (*prev).next = h;
-            }
-            if at.is_null() {
-                self.tail = h;
-            }
+            self.link(h);
             self.split(h, size);
         }
         h.cast::<u8>().wrapping_add(HEADER)
@@ -1155,7 +1174,7 @@ impl<S: MemorySource> Heap<S> {
     /// allocating).
     pub fn map_len(&self) -> usize {
         match (self.source.base(), self.source.end()) {
-            (Some(b), Some(e)) => e.as_ptr() as usize - b.as_ptr() as usize,
+            (Some(b), Some(e)) => (e.as_ptr() as usize).saturating_sub(b.as_ptr() as usize),
             _ => 0,
         }
     }

@@ -36,6 +36,7 @@ int main(void) {
     free(NULL);                             /* does nothing */
     errno = 1234;
     void *p = malloc(100);
+    CHECK(errno == 1234);                   /* success leaves errno alone */
     free(p);
     CHECK(errno == 1234);                   /* free keeps errno */
 

@@ -1,5 +1,6 @@
-/* Four threads allocating, checking and freeing blocks at random; blocks
-   made by one thread are freed by the next. Prints a checksum. */
+/* Four threads allocating, checking and freeing blocks at random; the
+   blocks each thread leaves are freed by the main thread after the workers
+   finish. Prints a checksum. */
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
