@@ -351,6 +351,18 @@ fn check_directives(file: &Path, text: &str, depth: usize, problems: &mut Vec<St
                 problems.push(format!("{at}: includes nothing but whitespace"));
             }
             Ok(taken) => {
+                // A snapshot's body starts right after insta's header, which
+                // ends with `---`: an include that starts anywhere else
+                // shows header lines in the book, or cuts the body.
+                if target.extension().is_some_and(|e| e == "snap")
+                    && let Part::Lines(start, _) = part
+                    && content.lines().nth(start.wrapping_sub(1)) != Some("---")
+                {
+                    problems.push(format!(
+                        "{at}: the snapshot's header does not end on the line before \
+                         the include (accept snapshots with .ci/accept-snapshots)"
+                    ));
+                }
                 if target.extension().is_some_and(|e| e == "md") {
                     if depth >= MAX_INCLUDE_DEPTH {
                         problems.push(format!("{at}: includes nest too deep (a cycle?)"));
