@@ -14,6 +14,7 @@ use std::mem::size_of;
 use std::ptr::{self, NonNull};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
+pub mod diagram;
 pub mod exercises;
 #[doc(hidden)]
 #[path = "../solutions/exercises.rs"]

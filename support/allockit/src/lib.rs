@@ -356,7 +356,14 @@ impl HeapMap {
             at = c.end();
         }
         if self.end > at {
-            let _ = writeln!(out, "  +{:<6} unused {}", at - self.base, self.end - at);
+            let gap = self.end - at;
+            let _ = writeln!(
+                out,
+                "  +{:<6} {:<22} {}",
+                at - self.base,
+                format!("not ours {gap}"),
+                bar(&[('~', gap)])
+            );
         }
         let _ = writeln!(out, "  +{:<6} end", self.len());
         for c in &self.mapped {

@@ -15,6 +15,8 @@ const CHAR_W: f64 = 6.7;
 const ROW_H: f64 = 44.0;
 const BAR_H: f64 = 22.0;
 const TOP: f64 = 8.0;
+/// Width of the box drawn for a block mapped on its own (not to scale).
+const MAPPED_W: f64 = 110.0;
 /// Narrowest a drawn piece may be, so that tiny headers stay visible.
 const MIN_W: f64 = 3.0;
 
@@ -22,7 +24,6 @@ const MIN_W: f64 = 3.0;
 const HEADER: &str = "#8a8f98";
 const USED: &str = "#3d7bd9";
 const FREE: &str = "#9fd49a";
-const UNUSED: &str = "#ffffff";
 
 /// Draws `rows` (a label and a heap map each) as one SVG picture.
 pub fn render(title: &str, rows: &[(&str, &HeapMap)]) -> String {
@@ -33,7 +34,8 @@ pub fn render(title: &str, rows: &[(&str, &HeapMap)]) -> String {
         .max()
         .unwrap_or(0);
     let label_w = (label_chars as f64 * CHAR_W + 12.0).ceil();
-    let width = label_w + STRIP_W + 30.0;
+    let mapped = rows.iter().map(|(_, m)| m.mapped.len()).max().unwrap_or(0);
+    let width = label_w + STRIP_W + 30.0 + mapped as f64 * (MAPPED_W + 6.0);
     let scale = STRIP_W / longest as f64;
     let height = TOP + ROW_H * rows.len() as f64 + 30.0;
     let mut s = String::new();
@@ -76,7 +78,20 @@ pub fn render(title: &str, rows: &[(&str, &HeapMap)]) -> String {
             at = c.end();
         }
         if map.end > at {
-            piece(&mut s, x0, y, scale, at - map.base, map.end - at, UNUSED);
+            // Between our last chunk and where our last growth ended: memory
+            // someone else took, left when what was above it went back.
+            piece(&mut s, x0, y, scale, at - map.base, map.end - at, "url(#foreign)");
+        }
+        for (k, c) in map.mapped.iter().enumerate() {
+            let _ = writeln!(
+                s,
+                r##"<rect x="{:.1}" y="{y:.1}" width="{MAPPED_W}" height="{BAR_H}" fill="{USED}" stroke="#333" stroke-width="0.5" stroke-dasharray="3,2"><title>mapped: {} B</title></rect><text x="{:.1}" y="{:.1}" fill="#fff">mapped {} KiB</text>"##,
+                x0 + STRIP_W + 12.0 + k as f64 * (MAPPED_W + 6.0),
+                c.header + c.size,
+                x0 + STRIP_W + 16.0 + k as f64 * (MAPPED_W + 6.0),
+                y + BAR_H * 0.7,
+                (c.header + c.size) / 1024
+            );
         }
         ticks.push(map.len());
         ticks.dedup();
@@ -110,6 +125,68 @@ pub fn render(title: &str, rows: &[(&str, &HeapMap)]) -> String {
             ly + 10.0
         );
         lx += 100.0;
+    }
+    s.push_str("</svg>\n");
+    s
+}
+
+/// Draws grouped horizontal bars: for each group (a label), one bar per
+/// series, all on one scale, with `unit` after each value.
+pub fn bars(title: &str, series: &[&str], groups: &[(&str, Vec<f64>)], unit: &str) -> String {
+    const BAR_W: f64 = 420.0;
+    const ONE: f64 = 14.0;
+    let colours = [HEADER, USED, FREE];
+    let label_chars = groups
+        .iter()
+        .map(|(l, _)| l.chars().count())
+        .max()
+        .unwrap_or(0);
+    let label_w = (label_chars as f64 * CHAR_W + 12.0).ceil();
+    let top = groups
+        .iter()
+        .flat_map(|(_, v)| v.iter().copied())
+        .fold(1.0, f64::max);
+    let group_h = ONE * series.len() as f64 + 10.0;
+    let height = TOP + group_h * groups.len() as f64 + 30.0;
+    let width = label_w + BAR_W + 120.0;
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" class="bar-chart" role="img" style="max-width:100%;height:auto" viewBox="0 0 {width} {height}" width="{width}" height="{height}" font-family="monospace" font-size="11">"#
+    );
+    let _ = writeln!(s, "<title>{}</title>", escape(title));
+    for (i, (label, values)) in groups.iter().enumerate() {
+        let y = TOP + group_h * i as f64;
+        let _ = writeln!(
+            s,
+            r#"<text x="0" y="{:.1}">{}</text>"#,
+            y + ONE * 0.8,
+            escape(label)
+        );
+        for (k, v) in values.iter().enumerate() {
+            let w = (v / top * BAR_W).max(1.0);
+            let yk = y + ONE * k as f64;
+            let _ = writeln!(
+                s,
+                r##"<rect x="{label_w:.1}" y="{yk:.1}" width="{w:.1}" height="{:.1}" fill="{}" stroke="#333" stroke-width="0.5"/><text x="{:.1}" y="{:.1}" font-size="9">{v} {unit}</text>"##,
+                ONE - 2.0,
+                colours[k % colours.len()],
+                label_w + w + 4.0,
+                yk + ONE * 0.7
+            );
+        }
+    }
+    let ly = TOP + group_h * groups.len() as f64 + 6.0;
+    for (k, name) in series.iter().enumerate() {
+        let lx = label_w + 160.0 * k as f64;
+        let _ = writeln!(
+            s,
+            r##"<rect x="{lx}" y="{ly}" width="12" height="12" fill="{}" stroke="#333" stroke-width="0.5"/><text x="{:.1}" y="{:.1}">{}</text>"##,
+            colours[k % colours.len()],
+            lx + 16.0,
+            ly + 10.0,
+            escape(name)
+        );
     }
     s.push_str("</svg>\n");
     s

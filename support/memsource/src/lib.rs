@@ -350,6 +350,8 @@ pub struct Arena {
     base: Option<usize>,
     /// Where the run of contiguous growths that ends at `end` starts.
     run_start: usize,
+    /// Whether `map` makes real mappings (see [`Arena::with_mappings`]).
+    maps: bool,
 }
 
 // SAFETY: the arena owns its block exclusively; moving it to another thread
@@ -378,7 +380,17 @@ impl Arena {
             end: None,
             base: None,
             run_start: 0,
+            maps: false,
         }
+    }
+
+    /// An arena that also makes real mappings with `mmap` when asked to
+    /// [`map`](MemorySource::map): a deterministic break for the heap, and
+    /// real pages for big blocks. (Not under Miri, which has no `mmap`.)
+    pub fn with_mappings(capacity: usize) -> Self {
+        let mut arena = Arena::new(capacity);
+        arena.maps = true;
+        arena
     }
 
     /// Size of the arena in bytes.
@@ -418,7 +430,8 @@ impl Arena {
 }
 
 // SAFETY: `grow` hands out the next unused, zeroed piece of the arena's own
-// block, at a multiple of ALIGN from its aligned start.
+// block, at a multiple of ALIGN from its aligned start; mappings are real
+// ones, made as `Sbrk` makes them.
 unsafe impl MemorySource for Arena {
     fn grow(&mut self, increment: usize) -> Option<Grown> {
         debug_assert_eq!(increment % ALIGN, 0);
@@ -465,6 +478,29 @@ unsafe impl MemorySource for Arena {
 
     fn end(&self) -> Option<NonNull<u8>> {
         self.end.map(|o| self.at(o))
+    }
+
+    fn map(&mut self, len: usize) -> Option<NonNull<u8>> {
+        if self.maps {
+            Sbrk::new().map(len)
+        } else {
+            None
+        }
+    }
+
+    unsafe fn unmap(&mut self, ptr: NonNull<u8>, len: usize) {
+        // SAFETY: the caller's promise: a whole live mapping from `map`.
+        unsafe { Sbrk::new().unmap(ptr, len) }
+    }
+
+    unsafe fn remap(
+        &mut self,
+        ptr: NonNull<u8>,
+        old_len: usize,
+        new_len: usize,
+    ) -> Option<NonNull<u8>> {
+        // SAFETY: the caller's promise: a whole live mapping from `map`.
+        unsafe { Sbrk::new().remap(ptr, old_len, new_len) }
     }
 }
 

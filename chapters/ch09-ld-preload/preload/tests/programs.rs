@@ -259,3 +259,38 @@ fn the_recorded_comparison_in_the_book_matches_a_live_run() {
     );
     assert!(!live.contains("NO"), "{live}");
 }
+
+/// The book's chart of peak memory, drawn from the recorded run.
+#[test]
+fn the_peak_memory_chart_is_drawn_from_the_recorded_run() {
+    let recorded = include_str!("../../recorded-run.txt");
+    let groups: Vec<(&str, Vec<f64>)> = recorded
+        .lines()
+        .skip_while(|l| !l.starts_with("program"))
+        .skip(1)
+        .take_while(|l| !l.is_empty())
+        .map(|l| {
+            let name = l[..27].trim();
+            let kib: Vec<f64> = l[27..]
+                .split("KiB")
+                .take(2)
+                .filter_map(|part| part.split_whitespace().last()?.parse().ok())
+                .collect();
+            (
+                name,
+                kib.iter()
+                    .map(|k| (k / 1024.0 * 10.0).round() / 10.0)
+                    .collect(),
+            )
+        })
+        .collect();
+    assert_eq!(groups.len(), 4);
+    assert!(groups.iter().all(|(_, v)| v.len() == 2 && v[0] > 1.0));
+    let svg = allockit::svg::bars(
+        "Peak resident memory of real programs",
+        &["glibc's malloc", "the book's malloc (chapter 9)"],
+        &groups,
+        "MiB",
+    );
+    insta::assert_snapshot!("peak_memory_svg", svg);
+}
