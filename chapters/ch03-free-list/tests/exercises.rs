@@ -60,7 +60,10 @@ macro_rules! checks {
                 let t = heap.map().totals();
                 let want = (t.used_chunks, t.used_bytes, t.free_chunks, t.free_bytes);
                 let got = (s.used_chunks, s.used_bytes, s.free_chunks, s.free_bytes);
-                ensure(got == want, &format!("stats {got:?}, heap walk {want:?}"))?;
+                ensure(got == want, &format!(
+                    "stats (used chunks, used bytes, free chunks, free bytes) = {got:?}, \
+                     but the heap walk finds {want:?}"
+                ))?;
             }
             Ok(())
         }

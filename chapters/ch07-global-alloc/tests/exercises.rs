@@ -50,7 +50,10 @@ macro_rules! checks {
             unsafe {
                 let a = c.alloc(small);
                 let b = c.alloc(Layout::from_size_align(50, 16).unwrap());
-                ensure(count() == (2, 150), &format!("after two allocations: {:?}", count()))?;
+                ensure(count() == (2, 150), &format!(
+                    "after allocating 100 and 50 bytes, (blocks, bytes) = {:?}, expected (2, 150)",
+                    count()
+                ))?;
                 let a2 = c.realloc(a, small, 300);
                 ensure(count() == (2, 350), &format!("after realloc: {:?}", count()))?;
                 c.dealloc(a2, Layout::from_size_align(300, 8).unwrap());

@@ -19,7 +19,7 @@ use memsource::Sbrk;
 use memsource::page_size;
 use std::ffi::c_void;
 use std::ptr;
-use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::{AtomicI32, AtomicUsize, Ordering::Relaxed};
 
 /// The heap every program running with the library shares.
 static HEAP: Global = Global::new();
@@ -313,10 +313,31 @@ pub unsafe extern "C" fn reallocarray(ptr: *mut c_void, count: usize, size: usiz
 // ANCHOR_END: aligned
 
 // ANCHOR: report
+/// Writes `bytes` to file descriptor `fd` without allocating.
+fn write_to(fd: i32, bytes: &[u8]) {
+    // SAFETY: writing a buffer we own to a file descriptor.
+    unsafe { libc::write(fd, bytes.as_ptr().cast(), bytes.len()) };
+}
+
 /// Writes `bytes` to stderr without allocating.
 fn say(bytes: &[u8]) {
-    // SAFETY: writing a buffer we own to file descriptor 2.
-    unsafe { libc::write(2, bytes.as_ptr().cast(), bytes.len()) };
+    write_to(2, bytes);
+}
+
+/// Where the statistics go: a copy of stderr made at load time, because
+/// some programs (`ls`, `sort` and the rest of coreutils) close stderr in
+/// an exit handler that runs before ours.
+static STATS_FD: AtomicI32 = AtomicI32::new(2);
+
+/// Keeps a copy of stderr for [`print_stats`] (close-on-exec, so that the
+/// programs it starts do not inherit it).
+pub fn keep_stderr_for_stats() {
+    // SAFETY: fcntl with F_DUPFD_CLOEXEC duplicates a descriptor; if 2 is
+    // not open it fails with -1 and nothing changes.
+    let fd = unsafe { libc::fcntl(2, libc::F_DUPFD_CLOEXEC, 3) };
+    if fd >= 0 {
+        STATS_FD.store(fd, Relaxed);
+    }
 }
 
 /// Formats `n` in decimal (or hex) into `buf`, without allocating.
@@ -353,6 +374,7 @@ pub extern "C" fn print_stats() {
     let Some(((t, mapped), len)) = locked(|h| (h.totals(), h.map_len())) else {
         return;
     };
+    let fd = STATS_FD.load(Relaxed);
     let mut buf = [0u8; 24];
     let line: [(&[u8], usize); 8] = [
         (
@@ -368,9 +390,9 @@ pub extern "C" fn print_stats() {
         (b", mapped blocks: ", mapped),
     ];
     for (label, n) in line {
-        say(label);
-        say(number(&mut buf, n, 10));
+        write_to(fd, label);
+        write_to(fd, number(&mut buf, n, 10));
     }
-    say(b"\n");
+    write_to(fd, b"\n");
 }
 // ANCHOR_END: report

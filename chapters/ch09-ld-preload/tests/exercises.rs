@@ -34,7 +34,7 @@ macro_rules! checks {
                 42
             });
             ensure(r == 42, "the result is passed through")?;
-            ensure(errno() == libc::EINTR, &format!("errno is {}, expected EINTR", errno()))
+            ensure(errno() == libc::EINTR, &format!("errno is {}, expected EINTR ({})", errno(), libc::EINTR))
         }
     };
 }

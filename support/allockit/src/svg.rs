@@ -80,7 +80,15 @@ pub fn render(title: &str, rows: &[(&str, &HeapMap)]) -> String {
         if map.end > at {
             // Between our last chunk and where our last growth ended: memory
             // someone else took, left when what was above it went back.
-            piece(&mut s, x0, y, scale, at - map.base, map.end - at, "url(#foreign)");
+            piece(
+                &mut s,
+                x0,
+                y,
+                scale,
+                at - map.base,
+                map.end - at,
+                "url(#foreign)",
+            );
         }
         for (k, c) in map.mapped.iter().enumerate() {
             let _ = writeln!(

@@ -93,6 +93,7 @@ extern "C" fn init() {
     // library.
     unsafe {
         if !libc::getenv(c"CH09_MALLOC_STATS".as_ptr()).is_null() {
+            c::keep_stderr_for_stats();
             libc::atexit(c::print_stats);
         }
     }
