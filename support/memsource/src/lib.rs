@@ -116,6 +116,22 @@ pub unsafe trait MemorySource {
         None
     }
     // ANCHOR_END: map
+
+    // ANCHOR: release
+    /// Tells the system that the `len` bytes at `ptr` (whole pages inside
+    /// memory this source handed out) are not needed for now: their pages
+    /// are dropped, and read as zero when next touched. The memory stays
+    /// where it is and stays the caller's; only the physical pages go back.
+    /// Returns whether the source did it (the default cannot).
+    ///
+    /// # Safety
+    /// The range lies in memory from `grow` (or a mapping) that is the
+    /// caller's, and nothing in it is needed: it will read as zero.
+    unsafe fn release(&mut self, ptr: NonNull<u8>, len: usize) -> bool {
+        let _ = (ptr, len);
+        false
+    }
+    // ANCHOR_END: release
 }
 // ANCHOR_END: source
 
@@ -228,6 +244,18 @@ unsafe impl MemorySource for Sbrk {
             }
         }
         let start = NonNull::new((got as usize + pad_got) as *mut u8)?;
+        // The kernel hands out whole zeroed pages, but the page the old
+        // break fell in was already mapped: if someone else grew the break
+        // into it, wrote there and shrank it again, their bytes are still
+        // there. Clear that partial page, so fresh memory reads as zero.
+        let start_addr = start.as_ptr() as usize;
+        let dirty = start_addr
+            .next_multiple_of(page_size())
+            .min(start_addr + increment)
+            - start_addr;
+        // SAFETY: the `increment` bytes at `start` are ours now (sbrk just
+        // added them), and `dirty <= increment`.
+        unsafe { start.as_ptr().write_bytes(0, dirty) };
         let contiguous = self.end == Some(start);
         if !contiguous {
             self.run_start = Some(start);
@@ -313,6 +341,13 @@ unsafe impl MemorySource for Sbrk {
         unsafe { libc::munmap(ptr.as_ptr().cast(), len) };
     }
 
+    unsafe fn release(&mut self, ptr: NonNull<u8>, len: usize) -> bool {
+        // SAFETY: the caller's promise: whole pages of ours, not needed.
+        // MADV_DONTNEED on private anonymous memory (the break is such
+        // memory) drops the pages; the next touch gets zeroed ones.
+        unsafe { libc::madvise(ptr.as_ptr().cast(), len, libc::MADV_DONTNEED) == 0 }
+    }
+
     unsafe fn remap(
         &mut self,
         ptr: NonNull<u8>,
@@ -352,6 +387,8 @@ pub struct Arena {
     run_start: usize,
     /// Whether `map` makes real mappings (see [`Arena::with_mappings`]).
     maps: bool,
+    /// Bytes handed back with [`release`](MemorySource::release), in all.
+    released: usize,
 }
 
 // SAFETY: the arena owns its block exclusively; moving it to another thread
@@ -381,6 +418,7 @@ impl Arena {
             base: None,
             run_start: 0,
             maps: false,
+            released: 0,
         }
     }
 
@@ -401,6 +439,11 @@ impl Arena {
     /// The first byte of the arena's block.
     pub fn start(&self) -> *mut u8 {
         self.mem.as_ptr()
+    }
+
+    /// Bytes given back with [`release`](MemorySource::release) so far.
+    pub fn released(&self) -> usize {
+        self.released
     }
 
     /// Bytes below the break (ours and foreign).
@@ -491,6 +534,15 @@ unsafe impl MemorySource for Arena {
     unsafe fn unmap(&mut self, ptr: NonNull<u8>, len: usize) {
         // SAFETY: the caller's promise: a whole live mapping from `map`.
         unsafe { Sbrk::new().unmap(ptr, len) }
+    }
+
+    unsafe fn release(&mut self, ptr: NonNull<u8>, len: usize) -> bool {
+        // As `madvise(MADV_DONTNEED)` on the break: the memory stays, and
+        // reads as zero from now on. Pages dropped are counted.
+        // SAFETY: the caller's promise: memory of ours that nobody needs.
+        unsafe { ptr.as_ptr().write_bytes(0, len) };
+        self.released += len;
+        true
     }
 
     unsafe fn remap(
@@ -601,6 +653,48 @@ mod tests {
         // SAFETY: the 128 bytes at again.start are ours.
         let bytes = unsafe { std::slice::from_raw_parts(again.start.as_ptr(), 128) };
         assert!(bytes.iter().all(|&b| b == 0), "stale bytes came back");
+    }
+
+    #[test]
+    #[cfg_attr(miri, ignore = "Miri does not support sbrk")]
+    fn sbrk_growth_clears_what_someone_else_left_behind() {
+        // Someone else grows the break, writes there and shrinks it back,
+        // leaving the page the break is in dirty above the break.
+        {
+            let _guard = SBRK_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+            // SAFETY: sbrk under SBRK_LOCK; we write only the 3000 bytes we
+            // got, and give them back. (The break is first moved off a page
+            // boundary, as a break often is, and left there.)
+            unsafe {
+                if (libc::sbrk(0) as usize).is_multiple_of(page_size()) {
+                    assert!(!sbrk_failed(libc::sbrk(64)));
+                }
+                let p = libc::sbrk(3000);
+                assert!(!sbrk_failed(p));
+                p.cast::<u8>().write_bytes(0xCD, 3000);
+                libc::sbrk(-3000);
+            }
+        }
+        let mut s = Sbrk::new();
+        let g = s.grow(8192).expect("sbrk");
+        // SAFETY: the 8192 bytes at g.start are ours.
+        let bytes = unsafe { std::slice::from_raw_parts(g.start.as_ptr(), 8192) };
+        let dirty = bytes.iter().filter(|&&b| b != 0).count();
+        assert_eq!(dirty, 0, "{dirty} bytes of fresh memory are not zero");
+    }
+
+    #[test]
+    fn released_arena_memory_reads_as_zero_and_is_counted() {
+        let mut a = Arena::new(8192);
+        let g = a.grow(8192).unwrap();
+        // SAFETY: the arena's 8192 bytes are ours.
+        unsafe {
+            g.start.as_ptr().write_bytes(0xEE, 8192);
+            assert!(a.release(g.start.add(4096), 4096));
+            assert_eq!(*g.start.as_ptr().add(4095), 0xEE);
+            assert_eq!(*g.start.as_ptr().add(4096), 0);
+        }
+        assert_eq!(a.released(), 4096);
     }
 
     #[test]
