@@ -838,6 +838,7 @@ fn bad_free(e: FreeError) -> ! {
     let msg: &[u8] = match e {
         FreeError::NotOurs => b"ch07: dealloc of a pointer this heap never gave out; aborting\n",
         FreeError::DoubleFree => b"ch07: dealloc of a block that is already free; aborting\n",
+        FreeError::Corrupt => b"ch07: dealloc found a corrupted chunk header; aborting\n",
     };
     // SAFETY: writing a static buffer to file descriptor 2.
     unsafe { libc::write(2, msg.as_ptr().cast(), msg.len()) };

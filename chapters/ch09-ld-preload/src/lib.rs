@@ -1,21 +1,24 @@
 //! Chapter 9: replacing malloc for every program.
 //!
-//! The allocator of chapter 8, unchanged, with a C interface in [`c`]: the
-//! functions of C's malloc family with the C calling convention, the C
-//! error conventions (`errno`), and the care a library needs when it
-//! replaces `malloc` inside someone else's program. The shared library in
-//! `chapters/ch09-ld-preload/preload` exports them under their C names, for
-//! `LD_PRELOAD`.
+//! The allocator of chapter 8, made fit to be every program's `malloc`:
+//! headers that detect being overwritten, a heap that grows in steps and
+//! gives pages back without moving the break, and big aligned blocks on
+//! mappings of their own. The C interface (the malloc family with C's
+//! calling and error conventions, re-entrancy, `fork`) is the shared
+//! `c-api` crate, over [`Heap`] through [`c_api::CHeap`]; the shared
+//! library in `chapters/ch09-ld-preload/preload` exports it under the C
+//! names, for `LD_PRELOAD`.
 
 use allockit::{Behaviour, FreeError, HeapMap, Malloc};
+use c_api::{CHeap, Info, Tunable};
 use memsource::{ALIGN, MemorySource, Sbrk, align_up, page_size};
 use std::alloc::{GlobalAlloc, Layout};
+use std::cell::Cell;
 use std::marker::PhantomData;
 use std::mem::size_of;
 use std::ptr::{self, NonNull};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
-pub mod c;
 pub mod demo;
 pub mod exercises;
 #[doc(hidden)]
@@ -25,22 +28,54 @@ pub mod solutions;
 // ANCHOR: header
 /// The bookkeeping at the start of every chunk.
 ///
-/// `align(16)` makes the header 32 bytes (8 + 1 + 8, padded), so a chunk
-/// that starts on a 16-byte boundary has its payload on one too.
+/// The program owns the bytes right before a header, and a write past the
+/// end of its block lands here. So nothing in a header is trusted before
+/// it is checked: `state` is a byte, not a `bool` (reading a `bool` that
+/// holds any value other than 0 or 1 is undefined behaviour), and `check`
+/// is a hash of the header's address and fields, which the heap computes
+/// whenever it writes a header and verifies whenever it reads one.
 #[repr(C, align(16))]
 #[derive(Debug)]
 pub struct Header {
     /// Bytes of payload after this header: a multiple of 16.
     size: usize,
-    /// Whether the payload is handed out.
-    used: bool,
     /// The next chunk, or null for the last one.
     next: *mut Header,
+    /// [`seal`] of this header's address and fields.
+    check: u32,
+    /// For a block mapped on its own: bytes of its mapping before this
+    /// header (non-zero only for big aligned blocks). 0 otherwise.
+    lead: u32,
+    /// [`USED`] or [`FREE`]; any other value means the header was overwritten.
+    state: u8,
 }
 
-/// Size of a header: the cost of every block.
+/// `state` of a chunk whose payload is handed out.
+pub const USED: u8 = 0xA5;
+/// `state` of a free chunk.
+pub const FREE: u8 = 0x5F;
+
+/// Size of a header: the cost of every block. Still 32 bytes (8 + 8 + 4 +
+/// 4 + 1, padded to 16), so a chunk that starts on a 16-byte boundary has
+/// its payload on one too.
 pub const HEADER: usize = size_of::<Header>();
 // ANCHOR_END: header
+
+// ANCHOR: seal
+/// The check value of a header at `at` holding these fields. Any change to
+/// a header that the heap did not make (an overflow from the block before
+/// it, a stray write) changes a field without changing `check`, and is
+/// found the next time the heap reads the header (unless the bytes written
+/// happen to hash the same: about one chance in four billion).
+pub fn seal(at: *const Header, size: usize, next: *const Header, lead: u32, state: u8) -> u32 {
+    let x = (at as usize)
+        ^ size.rotate_left(23)
+        ^ (next as usize).rotate_left(41)
+        ^ ((lead as usize) << 8)
+        ^ state as usize;
+    (x.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32) as u32
+}
+// ANCHOR_END: seal
 
 // ANCHOR: threshold
 /// Requests of this many bytes or more get a mapping of their own: glibc's
@@ -50,6 +85,15 @@ pub const MMAP_THRESHOLD: usize = 128 * 1024;
 /// When the break cannot grow, the heap grows by mappings of at least this
 /// many bytes.
 pub const FALLBACK_STEP: usize = 256 * 1024;
+
+/// Each growth of the break asks for this much more than it needs, and
+/// freeing keeps this much on top: glibc's default `M_TOP_PAD`. The next
+/// requests are served without a system call.
+pub const TOP_PAD: usize = 128 * 1024;
+
+/// Free memory on top is given back only when more than this much (beyond
+/// the pad) has piled up: glibc's default `M_TRIM_THRESHOLD`.
+pub const TRIM_THRESHOLD: usize = 128 * 1024;
 // ANCHOR_END: threshold
 
 // ANCHOR: min_payload
@@ -62,6 +106,11 @@ pub const MIN_PAYLOAD: usize = 16;
 // The heap's invariants. Every `unsafe` block below relies on them, and
 // `Heap::check` verifies them by walking the heap.
 //
+// 0. Every header the heap reaches is verified (`Heap::valid`) before any
+//    of its fields is used: its `check` must equal `seal` of its address
+//    and fields, and its `state` must be USED or FREE. A header that fails
+//    is never followed; the heap records it (`Heap::corruption`) and the
+//    operation fails. Only headers that pass count as chunks below.
 // 1. `head` is null exactly when there are no chunks. Otherwise following
 //    `next` from `head` visits every chunk once, in increasing address
 //    order, and ends at `tail`, whose `next` is null.
@@ -76,9 +125,15 @@ pub const MIN_PAYLOAD: usize = 16;
 //    it was cut from.)
 // 5. No two free chunks touch: `free` merges them as soon as they do.
 // 6. Chunks mapped on their own are not in the list above, but in a second
-//    list, `mapped`, in no particular order. Each is one whole mapping: its
-//    header at the start, `HEADER + size` bytes long, a multiple of a page;
-//    always used (freeing one unmaps it).
+//    list, `mapped`, in no particular order. Each lies in one whole mapping
+//    of its own: `lead` bytes of it before the header, then the header,
+//    then `size` bytes of payload to the mapping's end, which is a
+//    multiple of a page. Always used (freeing one unmaps it).
+// 7. The heap never moves the break down. Memory it gives back stays in
+//    the heap, as part of a free chunk, and only its pages go
+//    (`MemorySource::release`). Nothing the heap or a program wrote lies
+//    at or above `dirty_end` in the break's memory, except in pages
+//    already given back.
 // ANCHOR_END: invariants
 
 // ANCHOR: heap
@@ -93,6 +148,14 @@ pub struct Heap<S> {
     placement: Placement<S>,
     /// Blocks mapped on their own (invariant 6).
     mapped: *mut Header,
+    /// The first corrupted header found, or 0 (invariant 0).
+    corrupt: Cell<usize>,
+    /// Where written memory ends on the break (invariant 7).
+    dirty_end: usize,
+    /// `M_TOP_PAD`, `M_TRIM_THRESHOLD`, `M_MMAP_THRESHOLD`.
+    top_pad: usize,
+    trim_threshold: usize,
+    mmap_threshold: usize,
 }
 // ANCHOR_END: heap
 
@@ -110,15 +173,15 @@ pub struct Chunk<'h> {
 impl Chunk<'_> {
     /// Bytes of payload.
     pub fn size(self) -> usize {
-        // SAFETY: invariant 1: `ptr` is a chunk of the borrowed heap, whose
-        // headers nobody changes while it is borrowed.
+        // SAFETY: invariants 0 and 1: `ptr` is a verified chunk of the
+        // borrowed heap, whose headers nobody changes while it is borrowed.
         unsafe { (*self.ptr.as_ptr()).size }
     }
 
     /// Whether the payload is handed out.
     pub fn is_used(self) -> bool {
         // SAFETY: as in `size`.
-        unsafe { (*self.ptr.as_ptr()).used }
+        unsafe { (*self.ptr.as_ptr()).state == USED }
     }
 
     /// Address of the header.
@@ -138,6 +201,17 @@ pub fn first_fit<S: MemorySource>(heap: &Heap<S>, size: usize) -> Option<Chunk<'
     heap.chunks().find(|c| !c.is_used() && c.size() >= size)
 }
 // ANCHOR_END: first_fit
+
+/// `p` rounded down to a page.
+fn page_down(p: usize) -> usize {
+    p & !(page_size() - 1)
+}
+
+/// `p` rounded up to a page (saturating at the top of memory).
+fn page_up(p: usize) -> usize {
+    p.checked_next_multiple_of(page_size())
+        .unwrap_or(usize::MAX)
+}
 
 impl<S: MemorySource> Heap<S> {
     /// An empty heap over `source`, placing blocks first fit.
@@ -159,6 +233,11 @@ impl<S: MemorySource> Heap<S> {
             tail: ptr::null_mut(),
             placement,
             mapped: ptr::null_mut(),
+            corrupt: Cell::new(0),
+            dirty_end: 0,
+            top_pad: TOP_PAD,
+            trim_threshold: TRIM_THRESHOLD,
+            mmap_threshold: MMAP_THRESHOLD,
         }
     }
 
@@ -172,12 +251,116 @@ impl<S: MemorySource> Heap<S> {
         &mut self.source
     }
 
-    /// Every chunk, in list (and address) order.
+    // ANCHOR: valid
+    /// Verifies the header at `h` (invariant 0). If it fails, records it as
+    /// the heap's corruption and returns false.
+    fn valid(&self, h: *const Header) -> bool {
+        let ok = h.is_aligned() && {
+            // SAFETY: `h` is the heap's `head`, `tail`, `mapped`, or the
+            // `next` of a header that passed this check: memory the heap
+            // wrote a header to, which stays mapped and ours (invariants 1,
+            // 2 and 6). Every field is an integer or a raw pointer, so any
+            // bytes the program may have written there read without
+            // undefined behaviour.
+            let x = unsafe { h.read() };
+            (x.state == USED || x.state == FREE)
+                && x.check == seal(h, x.size, x.next, x.lead, x.state)
+        };
+        if !ok && self.corrupt.get() == 0 {
+            self.corrupt.set(h as usize);
+        }
+        ok
+    }
+
+    /// Where a header was found overwritten, if one was.
+    pub fn corruption(&self) -> Option<usize> {
+        match self.corrupt.get() {
+            0 => None,
+            at => Some(at),
+        }
+    }
+
+    /// Writes a whole header at `h`, sealed.
+    ///
+    /// # Safety
+    /// `h` is aligned, in memory of this heap, and the `HEADER` bytes there
+    /// belong to the heap (invariant 3).
+    unsafe fn put(&mut self, h: *mut Header, size: usize, next: *mut Header, state: u8) {
+        // SAFETY: the caller's promise.
+        unsafe { self.put_lead(h, size, next, 0, state) }
+    }
+
+    /// [`put`](Heap::put), with a `lead` (for mapped blocks).
+    ///
+    /// # Safety
+    /// As for `put`.
+    unsafe fn put_lead(
+        &mut self,
+        h: *mut Header,
+        size: usize,
+        next: *mut Header,
+        lead: u32,
+        state: u8,
+    ) {
+        let check = seal(h, size, next, lead, state);
+        // SAFETY: the caller's promise.
+        unsafe {
+            h.write(Header {
+                size,
+                next,
+                check,
+                lead,
+                state,
+            })
+        };
+        self.touch(h, size, state);
+    }
+
+    /// Changes fields of the verified header `h` and seals it again.
+    ///
+    /// # Safety
+    /// `h` is a chunk of this heap (or a mapped block of it).
+    unsafe fn edit(&mut self, h: *mut Header, f: impl FnOnce(&mut Header)) {
+        // SAFETY: the caller's promise: a header of ours.
+        let (size, next, lead, state) = unsafe {
+            f(&mut *h);
+            ((*h).size, (*h).next, (*h).lead, (*h).state)
+        };
+        // SAFETY: as above.
+        unsafe { (*h).check = seal(h, size, next, lead, state) };
+        self.touch(h, size, state);
+    }
+
+    /// Moves `dirty_end` past a header just written (and past its payload,
+    /// if that is handed out), when it lies in the break's memory.
+    fn touch(&mut self, h: *const Header, size: usize, state: u8) {
+        let at = h as usize;
+        let in_break = match (self.source.base(), self.source.end()) {
+            (Some(b), Some(e)) => (b.as_ptr() as usize..e.as_ptr() as usize).contains(&at),
+            _ => false,
+        };
+        if in_break {
+            let end = if state == USED {
+                at + HEADER + size
+            } else {
+                at + HEADER
+            };
+            self.dirty_end = self.dirty_end.max(end);
+        }
+    }
+    // ANCHOR_END: valid
+
+    /// Every chunk, in list (and address) order. The walk stops at a
+    /// header that fails its check (and the heap records it).
     pub fn chunks(&self) -> impl Iterator<Item = Chunk<'_>> + '_ {
         let mut at = self.head;
         std::iter::from_fn(move || {
             let chunk = NonNull::new(at)?;
-            // SAFETY: invariant 1: `at` is a chunk of this heap.
+            if !self.valid(at) {
+                at = ptr::null_mut();
+                return None;
+            }
+            // SAFETY: invariants 0 and 1: `at` is a verified chunk.
             at = unsafe { (*at).next };
             Some(Chunk {
                 ptr: chunk,
@@ -202,12 +385,15 @@ impl<S: MemorySource> Heap<S> {
         // served like malloc(1) so it returns a unique pointer.
         let size = align_up(size.max(1))?;
         if may_map
-            && size >= MMAP_THRESHOLD
+            && size >= self.mmap_threshold
             && let Some(p) = self.map_block(size)
         {
             return Some((p, true)); // fresh pages are zero
         }
         let found = (self.placement)(self, size).filter(|c| !c.is_used() && c.size() >= size);
+        if self.corruption().is_some() {
+            return None; // the walk met an overwritten header
+        }
         if let Some(chunk) = found {
             let h = chunk.ptr.as_ptr();
             // SAFETY: invariant 1: `h` is a chunk of this heap, and it is
@@ -215,12 +401,11 @@ impl<S: MemorySource> Heap<S> {
             // has at least `size` bytes, as just checked.
             unsafe {
                 self.split(h, size);
-                (*h).used = true;
+                self.edit(h, |h| h.state = USED);
             }
             return Some((h.cast::<u8>().wrapping_add(HEADER), false));
         }
-        let p = self.grow(size);
-        (!p.is_null()).then_some((p, true))
+        self.grow(size)
     }
     // ANCHOR_END: malloc
 
@@ -247,13 +432,11 @@ impl<S: MemorySource> Heap<S> {
         // The new chunk sits between `h` and `next`, so the list stays in
         // address order (invariant 1).
         unsafe {
-            r.write(Header {
-                size: rest - HEADER,
-                used: false,
-                next,
+            self.put(r, rest - HEADER, next, FREE);
+            self.edit(h, |h| {
+                h.size = size;
+                h.next = r;
             });
-            (*h).size = size;
-            (*h).next = r;
         }
         if self.tail == h {
             self.tail = r;
@@ -264,78 +447,99 @@ impl<S: MemorySource> Heap<S> {
     // ANCHOR_END: split
 
     // ANCHOR: grow
-    /// Appends a new used chunk of `size` payload bytes at the break.
-    fn grow(&mut self, size: usize) -> *mut u8 {
-        let Some(total) = HEADER.checked_add(size) else {
-            return ptr::null_mut();
-        };
-        let Some(grown) = self.source.grow(total) else {
+    /// Serves `size` bytes from new memory: the break grown by the chunk
+    /// and `top_pad` more (so the next requests need no system call), and
+    /// merged with a free chunk on top if it is right below.
+    fn grow(&mut self, size: usize) -> Option<(*mut u8, bool)> {
+        let need = HEADER.checked_add(size)?;
+        let Some((grown, amount)) = self.grow_source(need) else {
             // The break cannot grow (out of memory, or something mapped
             // right above it): try a mapping instead.
-            return self.grow_mapped(size);
+            let p = self.grow_mapped(size);
+            return (!p.is_null()).then_some((p, true));
         };
         let h = grown.start.as_ptr().cast::<Header>();
-        // SAFETY: the source just gave us `total` bytes at `h`, aligned to
-        // 16 (enough for a Header), that nothing else refers to: the
-        // `MemorySource` contract, which its `unsafe impl` promises. The
-        // new chunk overlaps no chunk, so `link` can place it in order.
+        // SAFETY: the source just gave us `amount` bytes at `h`, aligned
+        // to 16 (enough for a Header), that nothing else refers to: the
+        // `MemorySource` contract, which its `unsafe impl` promises. The new
+        // chunk overlaps no chunk, so `link` can place it in order. If the
+        // chunk before it is free and touches it, they merge (invariant 5);
+        // then the block is no longer all fresh memory.
         unsafe {
-            h.write(Header {
-                size,
-                used: true,
-                next: ptr::null_mut(),
-            });
-            self.link(h);
+            self.put(h, amount - HEADER, ptr::null_mut(), FREE);
+            let prev = self.link(h);
+            let merged = !prev.is_null() && (*prev).state == FREE && self.merge_with_next(prev);
+            let c = if merged { prev } else { h };
+            self.split(c, size);
+            self.edit(c, |c| c.state = USED);
+            Some((c.cast::<u8>().wrapping_add(HEADER), !merged))
         }
-        h.cast::<u8>().wrapping_add(HEADER)
+    }
+
+    /// Grows the source by `need` bytes plus the top pad, or by `need`
+    /// alone if that fails. Returns the new memory and its size.
+    fn grow_source(&mut self, need: usize) -> Option<(memsource::Grown, usize)> {
+        if let Some(padded) = need.checked_add(self.top_pad).and_then(align_up)
+            && let Some(g) = self.source.grow(padded)
+        {
+            return Some((g, padded));
+        }
+        let need = align_up(need)?;
+        self.source.grow(need).map(|g| (g, need))
     }
 
     // ANCHOR: link
-    /// Links the new chunk `h` into the list in address order. Memory from
-    /// the break usually goes at the end, but since the heap can also grow
-    /// into mappings (`grow_mapped`), which may lie anywhere, the end is not
-    /// always the right place: walk to it.
+    /// Links the new chunk `h` into the list in address order, and returns
+    /// the chunk before it (null if none). Memory from the break usually
+    /// goes at the end, but since the heap can also grow into mappings
+    /// (`grow_mapped`), which may lie anywhere, the end is not always the
+    /// right place: walk to it.
     ///
     /// # Safety
     /// `h` is a new chunk (its header written, `next` ignored) that
     /// overlaps no chunk of this heap.
-    unsafe fn link(&mut self, h: *mut Header) {
+    unsafe fn link(&mut self, h: *mut Header) -> *mut Header {
         let mut prev: *mut Header = ptr::null_mut();
         let mut at = self.head;
         // Most often `h` is above the last chunk: check that first.
-        if !self.tail.is_null() && (self.tail as usize) < h as usize {
+        if !self.tail.is_null() && (self.tail as usize) < h as usize && self.valid(self.tail) {
             (prev, at) = (self.tail, ptr::null_mut());
         }
-        while !at.is_null() && (at as usize) < h as usize {
+        while !at.is_null() && (at as usize) < h as usize && self.valid(at) {
             prev = at;
-            // SAFETY: invariant 1: `at` is a chunk of this heap.
+            // SAFETY: invariants 0 and 1: `at` is a verified chunk.
             at = unsafe { (*at).next };
+        }
+        if self.corruption().is_some() {
+            at = ptr::null_mut(); // never link to an overwritten header
         }
         // SAFETY: `prev` (if not null) is a chunk of this heap; `h` goes
         // between it and `at`, which keeps the list in address order.
         unsafe {
-            (*h).next = at;
+            self.edit(h, |h| h.next = at);
             if prev.is_null() {
                 self.head = h;
             } else {
-                (*prev).next = h;
+                self.edit(prev, |p| p.next = h);
             }
         }
         if at.is_null() {
             self.tail = h;
         }
+        prev
     }
     // ANCHOR_END: link
     // ANCHOR_END: grow
 
     // ANCHOR: free
     /// Gives a block back: its chunk is marked unused and merged with free
-    /// neighbours, and if it ends up on top of the heap, the memory goes
-    /// back to the source. `free(null)` does nothing.
+    /// neighbours, and if free memory piles up on top of the heap, its
+    /// pages go back to the system. `free(null)` does nothing.
     ///
     /// Any other pointer that is not exactly a payload of this heap is
     /// refused with [`FreeError::NotOurs`], because `free` finds the chunk
-    /// by walking the list rather than by trusting the pointer.
+    /// by walking the list rather than by trusting the pointer; an
+    /// overwritten header on the way is [`FreeError::Corrupt`].
     ///
     /// # Safety
     /// The block, if it is one of this heap's, is not used after this.
@@ -349,41 +553,52 @@ impl<S: MemorySource> Heap<S> {
             unsafe { self.unmap_block(prev, h) };
             return Ok(());
         }
-        let Some((before, prev, h)) = self.find(ptr) else {
-            return Err(FreeError::NotOurs);
+        let Some((prev, h)) = self.find(ptr) else {
+            return Err(self.refusal());
         };
-        // SAFETY: `find` returned chunks of this heap (invariant 1).
+        // SAFETY: `find` returned verified chunks of this heap (invariant 1).
         unsafe {
-            if !(*h).used {
+            if (*h).state != USED {
                 return Err(FreeError::DoubleFree); // leave the heap as it is
             }
-            (*h).used = false;
+            self.edit(h, |h| h.state = FREE);
             self.merge_with_next(h);
-            let (before, h) = if !prev.is_null() && !(*prev).used && self.merge_with_next(prev) {
-                (before, prev) // `h` is now part of `prev`
+            let h = if !prev.is_null() && (*prev).state == FREE && self.merge_with_next(prev) {
+                prev // `h` is now part of `prev`
             } else {
-                (prev, h)
+                h
             };
-            self.trim(before, h);
+            self.release_top(h, self.trim_threshold, self.top_pad);
+        }
+        if self.corruption().is_some() {
+            return Err(FreeError::Corrupt); // a neighbour's header was overwritten
         }
         Ok(())
+    }
+
+    /// Why a pointer was not found: an overwritten header on the way, or
+    /// none of ours.
+    fn refusal(&self) -> FreeError {
+        if self.corruption().is_some() {
+            FreeError::Corrupt
+        } else {
+            FreeError::NotOurs
+        }
     }
     // ANCHOR_END: free
 
     // ANCHOR: find
-    /// Finds the chunk whose payload is `ptr`, with the two chunks before
-    /// it in the list (null where there are none). A singly linked list can
-    /// only be walked forwards, so this is a walk from the head: the price
-    /// of coalescing without a way back.
-    fn find(&self, ptr: *mut u8) -> Option<(*mut Header, *mut Header, *mut Header)> {
-        let (mut before, mut prev, mut at) = (ptr::null_mut(), ptr::null_mut(), self.head);
-        while !at.is_null() && (at as usize) < ptr as usize {
+    /// Finds the chunk whose payload is `ptr`, with the chunk before it in
+    /// the list (null if none). A singly linked list can only be walked
+    /// forwards, so this is a walk from the head, verifying each header.
+    fn find(&self, ptr: *mut u8) -> Option<(*mut Header, *mut Header)> {
+        let (mut prev, mut at) = (ptr::null_mut(), self.head);
+        while !at.is_null() && (at as usize) < ptr as usize && self.valid(at) {
             if at.cast::<u8>().wrapping_add(HEADER) == ptr {
-                return Some((before, prev, at));
+                return Some((prev, at));
             }
-            before = prev;
             prev = at;
-            // SAFETY: invariant 1: `at` is a chunk of this heap.
+            // SAFETY: invariants 0 and 1: `at` is a verified chunk.
             at = unsafe { (*at).next };
         }
         None
@@ -397,17 +612,24 @@ impl<S: MemorySource> Heap<S> {
     /// # Safety
     /// `h` is a chunk of this heap.
     unsafe fn merge_with_next(&mut self, h: *mut Header) -> bool {
-        // SAFETY: `h` and (if not null) `next` are chunks of this heap.
+        // SAFETY: `h` is a chunk of this heap; `next` is verified before use.
         unsafe {
             let next = (*h).next;
             let end = h.cast::<u8>().wrapping_add(HEADER + (*h).size);
             // Invariant 4: neighbours in the list may have foreign memory
             // between them. Only chunks that touch can merge.
-            if next.is_null() || (*next).used || end != next.cast::<u8>() {
+            if next.is_null()
+                || !self.valid(next)
+                || (*next).state != FREE
+                || end != next.cast::<u8>()
+            {
                 return false;
             }
-            (*h).size += HEADER + (*next).size;
-            (*h).next = (*next).next;
+            let (size, after) = ((*next).size, (*next).next);
+            self.edit(h, |h| {
+                h.size += HEADER + size;
+                h.next = after;
+            });
             if self.tail == next {
                 self.tail = h;
             }
@@ -417,41 +639,79 @@ impl<S: MemorySource> Heap<S> {
     // ANCHOR_END: merge
 
     // ANCHOR: trim
-    /// If `h` (free, with `prev` before it in the list) is the last chunk and
-    /// the break is still where this heap left it, gives its memory back to
-    /// the source.
+    /// If `h` is the free chunk on top of the heap (it ends where our last
+    /// growth of the break ended), and more than `threshold` bytes of it
+    /// beyond the first `pad` have been written since they were last given
+    /// back, gives those pages back to the system (`release`: the memory
+    /// stays in the chunk, the break stays where it is). Returns whether it
+    /// gave any back.
     ///
     /// # Safety
-    /// `h` is an unused chunk of this heap and `prev` the chunk before it,
-    /// or null if it is the first.
-    unsafe fn trim(&mut self, prev: *mut Header, h: *mut Header) {
+    /// `h` is a chunk of this heap.
+    unsafe fn release_top(&mut self, h: *mut Header, threshold: usize, pad: usize) -> bool {
         // SAFETY: `h` is a chunk of this heap.
-        let (total, next) = unsafe { (HEADER + (*h).size, (*h).next) };
-        let end = h.cast::<u8>().wrapping_add(total);
-        // Only the chunk that ends where our last growth ended can go back.
-        // (That is usually the last chunk; not when the heap has grown into
-        // a mapping above the break.)
-        if self.source.end() != NonNull::new(end) {
-            return;
+        let (size, state) = unsafe { ((*h).size, (*h).state) };
+        let end = h as usize + HEADER + size;
+        if h != self.tail
+            || state != FREE
+            || self.source.end().map(|e| e.as_ptr() as usize) != Some(end)
+        {
+            return false;
         }
-        let Some(end) = NonNull::new(end) else { return };
-        // `shrink` refuses unless the break is exactly at `end`: someone
-        // else's memory above us must never be given away. `h` is ours, so
-        // this never goes below where the heap started.
-        // SAFETY: `h` is free, so nothing outside the heap refers to it,
-        // and the list forgets it below if the source takes it back.
-        if !unsafe { self.source.shrink(end, total) } {
-            return;
+        let Some(keep) = (h as usize + HEADER).checked_add(pad) else {
+            return false;
+        };
+        if self.dirty_end.saturating_sub(keep) <= threshold {
+            return false; // not enough written above the pad to be worth a system call
         }
-        if prev.is_null() {
-            self.head = next;
-        } else {
-            // SAFETY: `prev` is the chunk before `h`, so a chunk of this heap.
-            unsafe { (*prev).next = next };
+        // Whole pages only; never the page the chunk's end falls in, which
+        // may hold someone else's memory above our break.
+        let from = page_up(keep);
+        let to = page_down(end).min(page_up(self.dirty_end));
+        if from >= to {
+            return false;
         }
-        if self.tail == h {
-            self.tail = prev;
+        let start = h.cast::<u8>().wrapping_add(from - h as usize);
+        // SAFETY: [from, to) lies inside the payload of the free chunk `h`,
+        // past its header: memory of this heap that nobody uses (invariant
+        // 3), in whole pages.
+        let released = unsafe {
+            self.source
+                .release(NonNull::new_unchecked(start), to - from)
+        };
+        if released {
+            self.dirty_end = from;
         }
+        released
+    }
+
+    /// `malloc_trim`: gives back every whole free page of every free chunk,
+    /// keeping `pad` bytes on top. Returns whether any went back.
+    pub fn trim(&mut self, pad: usize) -> bool {
+        let mut any = false;
+        let mut at = self.head;
+        while !at.is_null() && self.valid(at) {
+            // SAFETY: invariants 0 and 1: `at` is a verified chunk.
+            let (size, state, next) = unsafe { ((*at).size, (*at).state, (*at).next) };
+            if at == self.tail {
+                // SAFETY: `at` is a chunk of this heap.
+                any |= unsafe { self.release_top(at, 0, pad) };
+            } else if state == FREE {
+                let from = page_up(at as usize + HEADER);
+                let to = page_down(at as usize + HEADER + size);
+                if from < to {
+                    let start = at.cast::<u8>().wrapping_add(from - at as usize);
+                    // SAFETY: whole pages inside a free chunk's payload:
+                    // nobody uses them (invariant 3).
+                    any |= unsafe {
+                        self.source
+                            .release(NonNull::new_unchecked(start), to - from)
+                    };
+                }
+            }
+            at = next;
+        }
+        any
     }
     // ANCHOR_END: trim
 
@@ -466,7 +726,8 @@ impl<S: MemorySource> Heap<S> {
             return ptr::null_mut();
         };
         // Memory fresh from the source is already zero (the source
-        // promises it); only a reused chunk needs clearing.
+        // promises it, even where someone else used the break before us);
+        // only a reused chunk needs clearing.
         if !fresh {
             // SAFETY: `p` is a new block of at least `total` bytes.
             unsafe { p.write_bytes(0, total) };
@@ -478,7 +739,7 @@ impl<S: MemorySource> Heap<S> {
     // ANCHOR: memalign
     /// A block of at least `size` bytes whose address is a multiple of
     /// `align`; null if `align` is not a power of two, or on overflow, or
-    /// when memory runs out.
+    /// when memory runs out. Big requests get a mapping of their own.
     pub fn memalign(&mut self, align: usize, size: usize) -> *mut u8 {
         if !align.is_power_of_two() {
             return ptr::null_mut();
@@ -497,7 +758,12 @@ impl<S: MemorySource> Heap<S> {
         else {
             return ptr::null_mut();
         };
-        // On the heap even if big: the slicing below works on heap chunks.
+        if request >= self.mmap_threshold
+            && let Some(p) = self.map_aligned(align, size)
+        {
+            return p;
+        }
+        // On the heap: the slicing below works on heap chunks.
         let Some((p, _)) = self.allocate(request, false) else {
             return ptr::null_mut();
         };
@@ -514,13 +780,12 @@ impl<S: MemorySource> Heap<S> {
             // room for that) and a chunk's worth before it. Cutting `h` in
             // two this way keeps the list in address order.
             unsafe {
-                hq.write(Header {
-                    size: (*h).size - front - HEADER,
-                    used: true,
-                    next: (*h).next,
+                let (total, next) = ((*h).size, (*h).next);
+                self.put(hq, total - front - HEADER, next, USED);
+                self.edit(h, |h| {
+                    h.size = front;
+                    h.next = hq;
                 });
-                (*h).size = front;
-                (*h).next = hq;
                 if self.tail == h {
                     self.tail = hq;
                 }
@@ -529,13 +794,12 @@ impl<S: MemorySource> Heap<S> {
             }
         }
         // SAFETY: `hq` is a used chunk of at least `size` bytes that nobody
-        // uses yet: its tail beyond `size` goes back to the heap, and to the
-        // source if it is on top.
+        // uses yet: its tail beyond `size` goes back to the heap.
         unsafe {
             self.split(hq, size);
             let rest = (*hq).next;
-            if !rest.is_null() && !(*rest).used {
-                self.trim(hq, rest);
+            if !rest.is_null() && (*rest).state == FREE {
+                self.release_top(rest, self.trim_threshold, self.top_pad);
             }
         }
         q
@@ -553,92 +817,104 @@ impl<S: MemorySource> Heap<S> {
     /// If `ptr` is a live block of this heap, the caller uses the returned
     /// pointer (when it is not null) instead of `ptr` from now on.
     pub unsafe fn realloc(&mut self, ptr: *mut u8, size: usize) -> *mut u8 {
+        // SAFETY: the caller's promise.
+        unsafe { self.try_realloc(ptr, size) }.unwrap_or(ptr::null_mut())
+    }
+
+    /// [`realloc`](Heap::realloc), telling a pointer that is not a live
+    /// block (`Err`) apart from running out of memory (`Ok(null)`).
+    ///
+    /// # Safety
+    /// As for `realloc`.
+    pub unsafe fn try_realloc(&mut self, ptr: *mut u8, size: usize) -> Result<*mut u8, FreeError> {
         if ptr.is_null() {
-            return self.malloc(size);
+            return Ok(self.malloc(size));
         }
         if size == 0 {
             // SAFETY: the caller gives the block up.
-            let _ = unsafe { self.free(ptr) };
-            return ptr::null_mut();
+            unsafe { self.free(ptr) }?;
+            return Ok(ptr::null_mut());
         }
         let Some(new) = align_up(size) else {
-            return ptr::null_mut();
+            return Ok(ptr::null_mut());
         };
         if let Some((prev, h)) = self.find_mapped(ptr) {
             // SAFETY: `h` is a live mapping of ours, handed to us to resize.
             let q = unsafe { self.remap_block(prev, h, new) };
             if !q.is_null() {
-                return q;
+                return Ok(q);
             }
             // The source cannot remap: fall through to malloc, copy, free.
-        } else if let Some((_, _, h)) = self.find(ptr) {
+        } else if let Some((_, h)) = self.find(ptr) {
+            // SAFETY: `h` is a verified chunk whose payload is `ptr`.
+            if unsafe { (*h).state } != USED {
+                return Err(FreeError::NotOurs); // not a live block
+            }
             // SAFETY: see `resize_in_place`.
-            if let Some(q) = unsafe { self.resize_in_place(h, ptr, new) } {
-                return q;
+            if unsafe { self.resize_in_place(h, ptr, new) } {
+                return Ok(ptr);
             }
         } else {
-            return ptr::null_mut();
+            return Err(self.refusal());
         }
         // Otherwise: a new block, a copy, and the old block freed.
         let old = self.usable_size(ptr);
         let q = self.malloc(size);
         if q.is_null() {
-            return q; // the old block is untouched
+            return Ok(q); // the old block is untouched
         }
         // SAFETY: both blocks are live and distinct, and each has at least
         // `old.min(size)` bytes.
         unsafe {
             ptr::copy_nonoverlapping(ptr, q, old.min(size));
-            let _ = self.free(ptr);
+            self.free(ptr)?;
         }
-        q
+        Ok(q)
     }
 
-    /// The heap-chunk part of `realloc`: `Some(ptr)` if the block at `ptr`
-    /// (chunk `h`) was resized where it is, `Some(null)` if it is not live,
-    /// `None` if it must move.
+    /// The heap-chunk part of `realloc`: whether the block at `ptr` (chunk
+    /// `h`) was resized where it is.
     ///
     /// # Safety
-    /// `h` is a chunk of this heap whose payload is `ptr`, handed to us to
-    /// resize to `new` bytes (a multiple of 16).
-    unsafe fn resize_in_place(
-        &mut self,
-        h: *mut Header,
-        ptr: *mut u8,
-        new: usize,
-    ) -> Option<*mut u8> {
-        // SAFETY: `h` is a chunk of this heap (the caller's promise); its
-        // payload is handed to us to resize.
+    /// `h` is a used chunk of this heap whose payload is `ptr`, handed to
+    /// us to resize to `new` bytes (a multiple of 16).
+    unsafe fn resize_in_place(&mut self, h: *mut Header, ptr: *mut u8, new: usize) -> bool {
+        let _ = ptr;
+        // SAFETY: `h` is a used chunk of this heap (the caller's promise);
+        // its payload is handed to us to resize.
         unsafe {
-            if !(*h).used {
-                return Some(ptr::null_mut()); // not a live block
-            }
             let old = (*h).size;
             if new <= old {
                 self.split(h, new); // shrink in place...
                 let rest = (*h).next;
-                if !rest.is_null() && !(*rest).used {
-                    self.trim(h, rest); // ...and give back what was cut off the top
+                if !rest.is_null() && (*rest).state == FREE {
+                    // ...and give back what was cut off the top
+                    self.release_top(rest, self.trim_threshold, self.top_pad);
                 }
-                return Some(ptr);
+                return true;
             }
             // Grow in place by absorbing a free chunk right after it...
             let next = (*h).next;
             if !next.is_null()
-                && !(*next).used
+                && self.valid(next)
+                && (*next).state == FREE
                 && old + HEADER + (*next).size >= new
                 && self.merge_with_next(h)
             {
                 self.split(h, new);
-                return Some(ptr);
+                return true;
             }
-            // ...or, if it ends where our last growth ended, by moving the
-            // break (`grow_last` checks that).
+            // ...or, if it is (or touches the free chunk that is) on top of
+            // our last growth, by growing the break.
+            let merged = self.merge_with_next(h);
             if self.grow_last(h, new) {
-                return Some(ptr);
+                return true;
+            }
+            if merged {
+                self.split(h, old); // give the free chunk back as it was
             }
         }
-        None
+        false
     }
 
     /// Grows chunk `h` to `new` payload bytes by moving the break, if our
@@ -657,37 +933,26 @@ impl<S: MemorySource> Heap<S> {
         // Ask for at least a chunk's worth, so that if someone else moves
         // the break in between, what we get can still be kept as a chunk.
         let want = (new - old).max(HEADER + MIN_PAYLOAD);
-        let Some(grown) = self.source.grow(want) else {
+        let Some((grown, amount)) = self.grow_source(want) else {
             return false;
         };
         if grown.contiguous {
             // SAFETY: the new memory starts where `h` ends; `h` now owns it,
             // and `split` hands back what `new` does not need.
             unsafe {
-                (*h).size = old + want;
+                self.edit(h, |h| h.size = old + amount);
                 self.split(h, new);
             }
             return true;
         }
         // Someone else moved the break since our last growth, so the new
-        // memory is not next to `h`: give it straight back. Only if someone
-        // raced above it in the meantime keep it, as a free chunk.
-        let grown_end = grown.start.as_ptr().wrapping_add(want);
-        if let Some(grown_end) = NonNull::new(grown_end)
-            // SAFETY: nothing refers to the memory we just got.
-            && unsafe { self.source.shrink(grown_end, want) }
-        {
-            return false;
-        }
+        // memory is not next to `h`: keep it as a free chunk (handing it
+        // back would race whoever moved the break).
         let r = grown.start.as_ptr().cast::<Header>();
-        // SAFETY: the source gave us `want` bytes at `r`, aligned to 16,
+        // SAFETY: the source gave us `amount` bytes at `r`, aligned to 16,
         // overlapping no chunk; `link` puts the new chunk in order.
         unsafe {
-            r.write(Header {
-                size: want - HEADER,
-                used: false,
-                next: ptr::null_mut(),
-            });
+            self.put(r, amount - HEADER, ptr::null_mut(), FREE);
             self.link(r);
         }
         false
@@ -704,30 +969,65 @@ impl<S: MemorySource> Heap<S> {
         let h = self.source.map(len)?.as_ptr().cast::<Header>();
         // SAFETY: the mapping is `len` bytes, page-aligned, and ours alone
         // (the `MemorySource` contract): room for the header and the block.
-        unsafe {
-            h.write(Header {
-                size: len - HEADER,
-                used: true,
-                next: self.mapped,
-            })
-        };
+        unsafe { self.put(h, len - HEADER, self.mapped, USED) };
         self.mapped = h;
         Some(h.cast::<u8>().wrapping_add(HEADER))
+    }
+
+    /// A block of `size` bytes at a multiple of `align` (more than 16), in
+    /// a mapping of its own: the mapping is `align` bytes longer than
+    /// needed, and the block starts at the first aligned address with room
+    /// for a header before it. The pages before and after it are never
+    /// touched, so they cost address space only.
+    fn map_aligned(&mut self, align: usize, size: usize) -> Option<*mut u8> {
+        let len = HEADER
+            .checked_add(size)?
+            .checked_add(align)?
+            .checked_next_multiple_of(page_size())?;
+        let m = self.source.map(len)?.as_ptr();
+        let q = m.wrapping_add((m as usize + HEADER).next_multiple_of(align) - m as usize);
+        let h = q.wrapping_sub(HEADER).cast::<Header>();
+        let Ok(lead) = u32::try_from(h as usize - m as usize) else {
+            // SAFETY: the mapping we just made, unused.
+            unsafe { self.source.unmap(NonNull::new_unchecked(m), len) };
+            return None;
+        };
+        // SAFETY: `h` lies in the mapping, aligned to 16, with the block's
+        // `size` bytes after its header (the mapping has `align` spare).
+        unsafe {
+            self.put_lead(h, m as usize + len - q as usize, self.mapped, lead, USED);
+        }
+        self.mapped = h;
+        Some(q)
     }
 
     /// Finds the mapped block whose payload is `ptr`, with the mapped block
     /// before it in the `mapped` list (null if it is the first).
     fn find_mapped(&self, ptr: *mut u8) -> Option<(*mut Header, *mut Header)> {
         let (mut prev, mut at) = (ptr::null_mut(), self.mapped);
-        while !at.is_null() {
+        while !at.is_null() && self.valid(at) {
             if at.cast::<u8>().wrapping_add(HEADER) == ptr {
                 return Some((prev, at));
             }
             prev = at;
-            // SAFETY: invariant 6: `at` is a live mapping of ours.
+            // SAFETY: invariants 0 and 6: `at` is a verified live mapping.
             at = unsafe { (*at).next };
         }
         None
+    }
+
+    /// The start and length of mapped block `h`'s mapping.
+    ///
+    /// # Safety
+    /// `h` is a live mapped block of this heap.
+    unsafe fn mapping(h: *mut Header) -> (NonNull<u8>, usize) {
+        // SAFETY: invariant 6: the mapping starts `lead` bytes before the
+        // header and ends with the payload.
+        unsafe {
+            let lead = (*h).lead as usize;
+            let start = h.cast::<u8>().sub(lead);
+            (NonNull::new_unchecked(start), lead + HEADER + (*h).size)
+        }
     }
 
     /// Unlinks mapped block `h` (after `prev`) and gives its mapping back.
@@ -738,9 +1038,10 @@ impl<S: MemorySource> Heap<S> {
         // SAFETY: invariant 6: `h` (and `prev`, if not null) are live
         // mappings of ours; after unlinking, nothing refers to `h`.
         unsafe {
-            let (next, len) = ((*h).next, HEADER + (*h).size);
+            let next = (*h).next;
             self.relink(prev, next);
-            self.source.unmap(NonNull::new_unchecked(h.cast()), len);
+            let (start, len) = Self::mapping(h);
+            self.source.unmap(start, len);
         }
     }
 
@@ -750,27 +1051,32 @@ impl<S: MemorySource> Heap<S> {
     /// # Safety
     /// `h` is in the `mapped` list after `prev`, handed to us to resize.
     unsafe fn remap_block(&mut self, prev: *mut Header, h: *mut Header, new: usize) -> *mut u8 {
-        let Some(len) = HEADER
+        // SAFETY: invariant 6: `h` is a live mapping of ours.
+        let (start, old, lead) = unsafe {
+            let (start, old) = Self::mapping(h);
+            (start, old, (*h).lead as usize)
+        };
+        let Some(len) = (lead + HEADER)
             .checked_add(new)
             .and_then(|n| n.checked_next_multiple_of(page_size()))
         else {
             return ptr::null_mut();
         };
-        // SAFETY: invariant 6: `h` is a whole live mapping of ours.
+        // SAFETY: invariant 6: a whole live mapping of ours.
+        let Some(m) = (unsafe { self.source.remap(start, old, len) }) else {
+            return ptr::null_mut();
+        };
+        // The header moved with the mapping (the same `lead` bytes in); the
+        // list must point to it. The payload stays aligned to 16, which is
+        // all `realloc` promises.
+        let m = m.as_ptr().wrapping_add(lead).cast::<Header>();
+        // SAFETY: `m` is the header, moved; `prev` is null or a mapping.
         unsafe {
-            let old = HEADER + (*h).size;
-            let Some(m) = self
-                .source
-                .remap(NonNull::new_unchecked(h.cast()), old, len)
-            else {
-                return ptr::null_mut();
-            };
-            // The header moved with the mapping; the list must point to it.
-            let m = m.as_ptr().cast::<Header>();
-            (*m).size = len - HEADER;
+            let next = (*m).next;
+            self.put_lead(m, len - lead - HEADER, next, lead as u32, USED);
             self.relink(prev, m);
-            m.cast::<u8>().wrapping_add(HEADER)
         }
+        m.cast::<u8>().wrapping_add(HEADER)
     }
 
     /// Makes `prev`'s `next` (or the list head) point to `to`.
@@ -782,7 +1088,7 @@ impl<S: MemorySource> Heap<S> {
             self.mapped = to;
         } else {
             // SAFETY: the caller's promise.
-            unsafe { (*prev).next = to };
+            unsafe { self.edit(prev, |p| p.next = to) };
         }
     }
     // ANCHOR_END: mapped
@@ -806,11 +1112,7 @@ impl<S: MemorySource> Heap<S> {
         // `link` puts it in address order (a mapping can be anywhere), and
         // `split` cuts off what the request does not need.
         unsafe {
-            h.write(Header {
-                size: len - HEADER,
-                used: true,
-                next: ptr::null_mut(),
-            });
+            self.put(h, len - HEADER, ptr::null_mut(), USED);
             self.link(h);
             self.split(h, size);
         }
@@ -827,8 +1129,8 @@ impl<S: MemorySource> Heap<S> {
             return unsafe { (*h).size };
         }
         match self.find(ptr.cast_mut()) {
-            // SAFETY: `find` returned a chunk of this heap.
-            Some((_, _, h)) if unsafe { (*h).used } => unsafe { (*h).size },
+            // SAFETY: `find` returned a verified chunk of this heap.
+            Some((_, h)) if unsafe { (*h).state } == USED => unsafe { (*h).size },
             _ => 0,
         }
     }
@@ -900,11 +1202,11 @@ impl<S: MemorySource> Heap<S> {
             map.push(c.addr(), HEADER, c.size(), c.is_used());
         }
         let mut at = self.mapped;
-        while !at.is_null() {
+        while !at.is_null() && self.valid(at) {
             if map.mapped.len() == map.mapped.capacity() {
                 return false;
             }
-            // SAFETY: invariant 6: `at` is a live mapping of ours.
+            // SAFETY: invariants 0 and 6: `at` is a verified live mapping.
             let (size, next) = unsafe { ((*at).size, (*at).next) };
             map.mapped.push(allockit::Chunk {
                 addr: at as usize,
@@ -920,9 +1222,9 @@ impl<S: MemorySource> Heap<S> {
     /// Blocks mapped on their own, right now.
     pub fn mapped_count(&self) -> usize {
         let (mut n, mut at) = (0, self.mapped);
-        while !at.is_null() {
+        while !at.is_null() && self.valid(at) {
             n += 1;
-            // SAFETY: invariant 6: `at` is a live mapping of ours.
+            // SAFETY: invariants 0 and 6: `at` is a verified live mapping.
             at = unsafe { (*at).next };
         }
         n
@@ -972,9 +1274,15 @@ impl<S: MemorySource> Heap<S> {
             }
             last = Some(c);
         }
+        if let Some(at) = self.corruption() {
+            return Err(format!("the header at {at:#x} was overwritten"));
+        }
         let last = last.map_or(ptr::null(), |c| c.addr());
         if last != self.tail.cast_const().cast() {
             return Err("`tail` is not the last chunk of the list".into());
+        }
+        if self.mapped_count() > 0 && self.corruption().is_some() {
+            return Err("a mapped block's header was overwritten".into());
         }
         Ok(())
     }
@@ -1000,6 +1308,20 @@ impl<S: MemorySource> Malloc for Heap<S> {
         Behaviour::Calloc,
     ];
     // ANCHOR_END: conformance
+
+    /// Free memory on top up to the pad is kept (glibc does the same), and
+    /// the page it ends in.
+    const KEEPS: usize = TOP_PAD + 4096;
+
+    fn held(&self) -> usize {
+        // Pages at or above `dirty_end` were never touched or were given
+        // back (invariant 7).
+        let untouched = match self.source.end() {
+            Some(end) => page_down(end.as_ptr() as usize).saturating_sub(page_up(self.dirty_end)),
+            None => 0,
+        };
+        Heap::map(self).len().saturating_sub(untouched)
+    }
 
     fn malloc(&mut self, size: usize) -> *mut u8 {
         Heap::malloc(self, size)
@@ -1107,6 +1429,7 @@ fn bad_free(e: FreeError) -> ! {
     let msg: &[u8] = match e {
         FreeError::NotOurs => b"ch09: dealloc of a pointer this heap never gave out; aborting\n",
         FreeError::DoubleFree => b"ch09: dealloc of a block that is already free; aborting\n",
+        FreeError::Corrupt => b"ch09: dealloc found a corrupted chunk header; aborting\n",
     };
     // SAFETY: writing a static buffer to file descriptor 2.
     unsafe { libc::write(2, msg.as_ptr().cast(), msg.len()) };
@@ -1196,3 +1519,92 @@ impl<S: MemorySource> Heap<S> {
         (t, self.mapped_count())
     }
 }
+
+// ANCHOR: cheap
+// The C layer (the `c-api` crate) over this heap: each method is the
+// heap's own, under the name the C layer expects.
+impl<S: MemorySource + Send> CHeap for Heap<S> {
+    fn malloc(&mut self, size: usize) -> *mut u8 {
+        Heap::malloc(self, size)
+    }
+
+    unsafe fn free(&mut self, ptr: *mut u8) -> Result<(), FreeError> {
+        // SAFETY: the caller makes the same promise to us.
+        unsafe { Heap::free(self, ptr) }
+    }
+
+    fn calloc(&mut self, count: usize, size: usize) -> *mut u8 {
+        Heap::calloc(self, count, size)
+    }
+
+    unsafe fn realloc(&mut self, ptr: *mut u8, size: usize) -> Result<*mut u8, FreeError> {
+        // SAFETY: the caller makes the same promise to us.
+        unsafe { Heap::try_realloc(self, ptr, size) }
+    }
+
+    fn memalign(&mut self, align: usize, size: usize) -> *mut u8 {
+        Heap::memalign(self, align, size)
+    }
+
+    fn usable_size(&self, ptr: *const u8) -> Option<usize> {
+        Some(Heap::usable_size(self, ptr)).filter(|&n| n > 0)
+    }
+
+    fn corruption(&self) -> Option<usize> {
+        Heap::corruption(self)
+    }
+
+    fn footprint(&self) -> usize {
+        self.map_len()
+    }
+
+    fn info(&self) -> Info {
+        let (t, mapped_blocks) = self.totals();
+        let mut mapped_bytes = 0;
+        let mut at = self.mapped;
+        while !at.is_null() && self.valid(at) {
+            // SAFETY: invariants 0 and 6: `at` is a verified live mapping.
+            unsafe {
+                mapped_bytes += Self::mapping(at).1;
+                at = (*at).next;
+            }
+        }
+        let top_free = match self.chunks().last() {
+            Some(c)
+                if !c.is_used()
+                    && self.source.end().map(|e| e.as_ptr().cast_const())
+                        == Some(c.payload().wrapping_add(c.size())) =>
+            {
+                c.size()
+            }
+            _ => 0,
+        };
+        Info {
+            heap_bytes: t.header_bytes + t.used_bytes + t.free_bytes,
+            used_chunks: t.used_chunks,
+            used_bytes: t.used_bytes,
+            free_chunks: t.free_chunks,
+            free_bytes: t.free_bytes,
+            top_free,
+            mapped_blocks,
+            mapped_bytes,
+        }
+    }
+
+    fn trim(&mut self, pad: usize) -> bool {
+        Heap::trim(self, pad)
+    }
+
+    fn tune(&mut self, what: Tunable, value: usize) -> bool {
+        let Some(value) = align_up(value) else {
+            return false;
+        };
+        match what {
+            Tunable::TrimThreshold => self.trim_threshold = value,
+            Tunable::TopPad => self.top_pad = value,
+            Tunable::MmapThreshold => self.mmap_threshold = value.max(HEADER),
+        }
+        true
+    }
+}
+// ANCHOR_END: cheap

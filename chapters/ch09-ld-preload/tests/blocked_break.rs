@@ -4,7 +4,12 @@
 //! after the break can grow again. (One test, alone in its binary: it moves
 //! the real break.)
 
-use ch09_ld_preload::c;
+use c_api::State;
+use ch09_ld_preload::Heap;
+use memsource::Sbrk;
+
+/// The C layer over this chapter's heap, as the shared library has it.
+static C: State<Heap<Sbrk>> = State::new(Heap::new(Sbrk::new()), "ch09");
 
 fn errno() -> i32 {
     // SAFETY: __errno_location returns this thread's errno, always valid.
@@ -19,7 +24,7 @@ fn set_errno(e: i32) {
 #[test]
 #[cfg_attr(miri, ignore = "moves the real break")]
 fn a_blocked_break_falls_back_to_mmap_quietly() {
-    let first = c::malloc(64); // the heap's first growth
+    let first = C.malloc(64); // the heap's first growth, with the top pad
     assert!(!first.is_null());
     let page = memsource::page_size();
     // SAFETY: sbrk(0) only reads the break.
@@ -38,7 +43,7 @@ fn a_blocked_break_falls_back_to_mmap_quietly() {
     };
     assert_ne!(blocker, libc::MAP_FAILED, "could not block the break");
     set_errno(1234);
-    let blocked: Vec<_> = (0..4).map(|_| c::malloc(100_000)).collect();
+    let blocked: Vec<_> = (0..4).map(|_| C.malloc(100_000)).collect();
     assert!(
         blocked.iter().all(|p| !p.is_null()),
         "no memory with the break blocked"
@@ -46,11 +51,11 @@ fn a_blocked_break_falls_back_to_mmap_quietly() {
     assert_eq!(errno(), 1234, "a successful malloc changed errno");
     // SAFETY: the blocker is ours, mapped just above.
     unsafe { libc::munmap(blocker, 16 * page) };
-    let later: Vec<_> = (0..4).map(|_| c::malloc(100_000)).collect();
+    let later: Vec<_> = (0..4).map(|_| C.malloc(100_000)).collect();
     assert!(later.iter().all(|p| !p.is_null()));
     for p in blocked.into_iter().chain(later).chain([first]) {
         // SAFETY: every block is live and freed once (a refused one aborts).
-        unsafe { c::free(p) };
+        unsafe { C.free(p) };
     }
     assert_eq!(errno(), 1234, "free changed errno");
 }

@@ -98,6 +98,10 @@ pub enum FreeError {
     NotOurs,
     /// The block is already free.
     DoubleFree,
+    /// A chunk header on the way to the block does not hold what the heap
+    /// wrote there: the program wrote outside a block it owns. The heap
+    /// changed nothing, and cannot be trusted any more.
+    Corrupt,
 }
 // ANCHOR_END: free_error
 
@@ -106,6 +110,7 @@ impl fmt::Display for FreeError {
         f.write_str(match self {
             FreeError::NotOurs => "free(): pointer was not allocated by this heap",
             FreeError::DoubleFree => "free(): block is already free (double free)",
+            FreeError::Corrupt => "free(): corrupted chunk header (a write out of bounds)",
         })
     }
 }
@@ -152,6 +157,18 @@ pub trait Malloc {
 
     /// Walks the heap: every chunk in address order.
     fn map(&self) -> HeapMap;
+
+    /// Free bytes this allocator keeps on top of its heap on purpose instead
+    /// of giving them back at once (glibc's `M_TOP_PAD`): the conformance
+    /// suite allows that much. None for the early chapters.
+    const KEEPS: usize = 0;
+
+    /// Bytes of memory the heap holds from the system right now. By default
+    /// all of it, from its start to its end; a heap that gives pages back
+    /// without moving the break (`MemorySource::release`) leaves those out.
+    fn held(&self) -> usize {
+        self.map().len()
+    }
 
     /// Walks the heap checking its invariants; `Err` says which one broke.
     /// The default checks what every heap map must show.
