@@ -1309,9 +1309,9 @@ impl<S: MemorySource> Malloc for Heap<S> {
     ];
     // ANCHOR_END: conformance
 
-    /// Free memory on top up to the pad is kept (glibc does the same), and
-    /// the page it ends in.
-    const KEEPS: usize = TOP_PAD + 4096;
+    /// Free memory on top up to the pad is kept, and up to the trim
+    /// threshold more until it is worth a system call (as in glibc).
+    const KEEPS: usize = TOP_PAD + TRIM_THRESHOLD;
 
     fn held(&self) -> usize {
         // Pages at or above `dirty_end` were never touched or were given

@@ -21,6 +21,7 @@ pub mod conformance;
 pub mod efficiency;
 pub mod exercises;
 pub mod model;
+pub mod preload;
 pub mod recorded;
 pub mod shared;
 pub mod workload;

@@ -328,8 +328,13 @@ impl<H: CHeap> State<H> {
         }
         let saved = errno();
         if self.pool.contains(ptr.cast()) {
-            // A pool block moves to the heap (or to a new pool block, if
-            // this call is itself re-entrant).
+            // Re-entered: grow the pool block where it is, if it is the last.
+            // SAFETY: a live pool block (the caller's promise).
+            if self.lock.held_by(lock::me()) && unsafe { self.pool.resize(ptr.cast(), size) } {
+                return ptr;
+            }
+            // Otherwise the block moves to the heap (or to a new pool
+            // block, if this call is itself re-entrant).
             // SAFETY: a live pool block (the caller's promise).
             let old = unsafe { self.pool.usable(ptr.cast()) };
             let q = self.malloc(size);
@@ -852,3 +857,74 @@ macro_rules! export_malloc {
     };
 }
 // ANCHOR_END: export
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A heap with no memory at all: only the pool can serve.
+    struct Empty;
+
+    impl CHeap for Empty {
+        fn malloc(&mut self, _: usize) -> *mut u8 {
+            ptr::null_mut()
+        }
+        unsafe fn free(&mut self, _: *mut u8) -> Result<(), FreeError> {
+            Err(FreeError::NotOurs)
+        }
+        fn calloc(&mut self, _: usize, _: usize) -> *mut u8 {
+            ptr::null_mut()
+        }
+        unsafe fn realloc(&mut self, _: *mut u8, _: usize) -> Result<*mut u8, FreeError> {
+            Ok(ptr::null_mut())
+        }
+        fn memalign(&mut self, _: usize, _: usize) -> *mut u8 {
+            ptr::null_mut()
+        }
+        fn usable_size(&self, _: *const u8) -> Option<usize> {
+            None
+        }
+        fn corruption(&self) -> Option<usize> {
+            None
+        }
+        fn footprint(&self) -> usize {
+            0
+        }
+        fn info(&self) -> Info {
+            Info::default()
+        }
+        fn trim(&mut self, _: usize) -> bool {
+            false
+        }
+        fn tune(&mut self, _: Tunable, _: usize) -> bool {
+            false
+        }
+    }
+
+    #[test]
+    fn calls_made_while_this_thread_holds_the_lock_use_the_pool_and_give_it_back() {
+        let state = Box::new(State::new(Empty, "test"));
+        assert!(state.lock.lock(lock::me())); // as if interrupted inside malloc
+        for _ in 0..100_000 {
+            let p = state.malloc(24).cast::<u8>();
+            assert!(!p.is_null() && state.in_pool(p.cast()));
+            assert_eq!(p as usize % 16, 0);
+            // SAFETY: p is a live block of 24 bytes (at least).
+            unsafe {
+                p.write_bytes(7, 24);
+                let q = state.realloc(p.cast(), 200).cast::<u8>();
+                assert!(!q.is_null());
+                assert_eq!(*q.add(23), 7);
+                assert!(state.malloc_usable_size(q.cast()) >= 200);
+                state.free(q.cast());
+            }
+            let z = state.calloc(4, 8).cast::<u8>();
+            // SAFETY: z is a live block of 32 zeroed bytes.
+            unsafe {
+                assert_eq!(*z.add(31), 0);
+                state.free(z.cast());
+            }
+        }
+        state.lock.unlock();
+    }
+}

@@ -81,6 +81,33 @@ impl Pool {
         unsafe { p.sub(TAG).cast::<usize>().read() }
     }
 
+    /// Resizes pool block `p` to `size` bytes where it is, if it is the
+    /// last one handed out and the pool has room. Returns whether it did.
+    ///
+    /// # Safety
+    /// `p` is a live block from [`alloc`](Pool::alloc).
+    pub unsafe fn resize(&self, p: *mut u8, size: usize) -> bool {
+        let Some(new) = memsource::align_up(size.max(1)) else {
+            return false;
+        };
+        // SAFETY: the caller's promise.
+        let old = unsafe { self.usable(p) };
+        let start = p as usize - self.base() as usize; // the payload's offset
+        let Some(end) = start.checked_add(new).filter(|&e| e <= POOL) else {
+            return false;
+        };
+        if self
+            .top
+            .compare_exchange(start + old, end, Relaxed, Relaxed)
+            .is_err()
+        {
+            return false; // not the last block
+        }
+        // SAFETY: the block's tag, ours (the exchange proved it is the last).
+        unsafe { p.sub(TAG).cast::<usize>().write(new) };
+        true
+    }
+
     /// Gives pool block `p` back, if it is the last one handed out.
     ///
     /// # Safety
@@ -122,7 +149,15 @@ mod tests {
             pool.free(a); // not the last: stays used
             pool.free(b); // the last: goes back
         }
-        assert_eq!(pool.alloc(1), b);
+        let c = pool.alloc(1);
+        assert_eq!(c, b);
+        // SAFETY: c is the last live pool block; a is not the last.
+        unsafe {
+            assert!(pool.resize(c, 100));
+            assert_eq!(pool.usable(c), 112);
+            assert!(!pool.resize(a, 100));
+            pool.free(c);
+        }
         assert!(pool.alloc(POOL).is_null());
         assert!(pool.alloc(usize::MAX).is_null());
     }

@@ -713,3 +713,97 @@ mod tests {
         assert_eq!(s.end(), end);
     }
 }
+
+// ANCHOR: counted
+/// How many times each of a source's methods was called (and, for `grow`
+/// and `shrink`, actually moved the break).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Calls {
+    /// Growths that succeeded.
+    pub grow: usize,
+    /// Shrinks that succeeded.
+    pub shrink: usize,
+    /// Calls to `release`.
+    pub release: usize,
+    /// Calls to `map`, `unmap` and `remap`.
+    pub map: usize,
+}
+
+/// A memory source that counts the calls made to another: each of them is
+/// a system call on the real break, so this is how many an allocator
+/// would make.
+#[derive(Debug, Default)]
+pub struct Counted<S> {
+    /// The source that does the work.
+    pub inner: S,
+    /// The calls so far.
+    pub calls: Calls,
+}
+
+impl<S> Counted<S> {
+    /// Counts the calls made to `inner`.
+    pub const fn new(inner: S) -> Self {
+        Counted {
+            inner,
+            calls: Calls {
+                grow: 0,
+                shrink: 0,
+                release: 0,
+                map: 0,
+            },
+        }
+    }
+}
+
+// SAFETY: every method is `inner`'s, which keeps its promises.
+unsafe impl<S: MemorySource> MemorySource for Counted<S> {
+    fn grow(&mut self, increment: usize) -> Option<Grown> {
+        let g = self.inner.grow(increment);
+        self.calls.grow += usize::from(g.is_some());
+        g
+    }
+
+    unsafe fn shrink(&mut self, end: NonNull<u8>, decrement: usize) -> bool {
+        // SAFETY: the caller's promise, passed on.
+        let done = unsafe { self.inner.shrink(end, decrement) };
+        self.calls.shrink += usize::from(done);
+        done
+    }
+
+    fn base(&self) -> Option<NonNull<u8>> {
+        self.inner.base()
+    }
+
+    fn end(&self) -> Option<NonNull<u8>> {
+        self.inner.end()
+    }
+
+    fn map(&mut self, len: usize) -> Option<NonNull<u8>> {
+        self.calls.map += 1;
+        self.inner.map(len)
+    }
+
+    unsafe fn unmap(&mut self, ptr: NonNull<u8>, len: usize) {
+        self.calls.map += 1;
+        // SAFETY: the caller's promise, passed on.
+        unsafe { self.inner.unmap(ptr, len) }
+    }
+
+    unsafe fn remap(
+        &mut self,
+        ptr: NonNull<u8>,
+        old_len: usize,
+        new_len: usize,
+    ) -> Option<NonNull<u8>> {
+        self.calls.map += 1;
+        // SAFETY: the caller's promise, passed on.
+        unsafe { self.inner.remap(ptr, old_len, new_len) }
+    }
+
+    unsafe fn release(&mut self, ptr: NonNull<u8>, len: usize) -> bool {
+        self.calls.release += 1;
+        // SAFETY: the caller's promise, passed on.
+        unsafe { self.inner.release(ptr, len) }
+    }
+}
+// ANCHOR_END: counted
