@@ -29,3 +29,18 @@ pub fn preserving_errno<R>(f: impl FnOnce() -> R) -> R {
     r
 }
 // ANCHOR_END: ex2
+
+pub use crate::exercises::Entry;
+
+// ANCHOR: ex3
+/// Exercise 3: take a lock and record its owner in one step.
+pub fn enter(owner: &std::sync::atomic::AtomicUsize, me: usize) -> Entry {
+    use std::sync::atomic::Ordering::{Acquire, Relaxed};
+    // One compare-and-swap both takes the lock and says who has it.
+    match owner.compare_exchange(0, me, Acquire, Relaxed) {
+        Ok(_) => Entry::Taken,
+        Err(now) if now == me => Entry::Mine,
+        Err(_) => Entry::Busy,
+    }
+}
+// ANCHOR_END: ex3
