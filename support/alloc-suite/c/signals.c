@@ -21,6 +21,7 @@
 
 extern void *__sbrk(intptr_t);
 
+/* ANCHOR: interpose */
 static volatile sig_atomic_t armed, inside, in_sbrk, in_madvise, handled, bad;
 
 void *sbrk(intptr_t inc) {
@@ -34,6 +35,7 @@ int madvise(void *addr, size_t len, int advice) {
     if (armed) { in_madvise++; inside = 1; raise(SIGUSR1); inside = 0; }
     return r;
 }
+/* ANCHOR_END: interpose */
 
 static void handler(int sig) {
     (void)sig;
