@@ -42,6 +42,36 @@ chapters! {
     ch09_ld_preload => ch09_ld_preload::Heap<Arena>, ch09_ld_preload::Heap::new;
 }
 
+/// A block of the arena someone else took: its start and end offsets.
+type Foreign = (usize, usize);
+
+/// Runs `ops` on a model of `heap` (over `arena`), with someone else
+/// growing the break by 64 bytes (filled with 0x5A) before op `foreign_at`;
+/// then frees everything. Returns the heap, the foreign block, and the
+/// break before the final frees.
+fn with_foreign<H: allockit::Malloc>(
+    heap: H,
+    arena: &SharedArena,
+    ops: &[alloc_suite::workload::Op],
+    foreign_at: Option<usize>,
+) -> Result<(H, Option<Foreign>, usize), TestCaseError> {
+    let mut model = Model::new(heap);
+    let mut foreign = None;
+    for (i, &op) in ops.iter().enumerate() {
+        if foreign_at == Some(i) {
+            let taken = arena.foreign_grow(64).expect("room");
+            arena.with_bytes(taken, |b| b.fill(0x5A));
+            foreign = Some(taken);
+        }
+        let r = model.apply(op);
+        prop_assert!(r.is_ok(), "{}", r.err().unwrap_or_default());
+    }
+    let used = arena.used();
+    let r = model.finish();
+    prop_assert!(r.is_ok(), "{}", r.err().unwrap_or_default());
+    Ok((r.unwrap(), foreign, used))
+}
+
 /// For chapters that give memory back: free everything and the heap is
 /// empty, unless someone else moved the break in between; then the memory
 /// below the foreign block stays, and the foreign block is never touched.
@@ -60,20 +90,8 @@ macro_rules! shrinking {
                     foreign_at in proptest::option::of(0..MAX_OPS),
                 ) {
                     let arena = SharedArena::new(arena_for(ops.len()) + 4096);
-                    let mut model = Model::new($heap::Heap::new(arena.clone()));
-                    let mut foreign = None;
-                    for (i, &op) in ops.iter().enumerate() {
-                        if foreign_at == Some(i) {
-                            let taken = arena.foreign_grow(64).expect("room");
-                            arena.with_bytes(taken, |b| b.fill(0x5A));
-                            foreign = Some(taken);
-                        }
-                        let r = model.apply(op);
-                        prop_assert!(r.is_ok(), "{}", r.err().unwrap_or_default());
-                    }
-                    let r = model.finish();
-                    prop_assert!(r.is_ok(), "{}", r.err().unwrap_or_default());
-                    let heap = r.unwrap();
+                    let heap = $heap::Heap::new(arena.clone());
+                    let (heap, foreign, _) = with_foreign(heap, &arena, &ops, foreign_at)?;
                     match foreign {
                         None => {
                             prop_assert_eq!(heap.map().len(), 0, "everything given back");
@@ -114,21 +132,8 @@ proptest! {
         foreign_at in proptest::option::of(0..MAX_OPS),
     ) {
         let arena = SharedArena::new(arena_for(ops.len()) + (1 << 18));
-        let mut model = Model::new(ch09_ld_preload::Heap::new(arena.clone()));
-        let mut foreign = None;
-        for (i, &op) in ops.iter().enumerate() {
-            if foreign_at == Some(i) {
-                let taken = arena.foreign_grow(64).expect("room");
-                arena.with_bytes(taken, |b| b.fill(0x5A));
-                foreign = Some(taken);
-            }
-            let r = model.apply(op);
-            prop_assert!(r.is_ok(), "{}", r.err().unwrap_or_default());
-        }
-        let used = arena.used();
-        let r = model.finish();
-        prop_assert!(r.is_ok(), "{}", r.err().unwrap_or_default());
-        let heap = r.unwrap();
+        let heap = ch09_ld_preload::Heap::new(arena.clone());
+        let (heap, foreign, used) = with_foreign(heap, &arena, &ops, foreign_at)?;
         prop_assert!(heap.map().chunks.iter().all(|c| !c.used), "every chunk free");
         prop_assert_eq!(arena.used(), used, "the break never moves down");
         if let Some(taken) = foreign {
