@@ -1,5 +1,5 @@
 /* fork while four threads allocate and free: every child must be able to
-   allocate and exit. A child that has not exited after two seconds is
+   allocate and exit. A child that has not exited after ten seconds is
    counted as hung (and killed); three hung children end the test. */
 #include <pthread.h>
 #include <signal.h>
@@ -47,7 +47,7 @@ int main(void) {
         }
         int status = 0, waited = 0;
         while (waitpid(pid, &status, WNOHANG) == 0) {
-            if (++waited > 2000) { kill(pid, SIGKILL); waitpid(pid, &status, 0); hung++; break; }
+            if (++waited > 10000) { kill(pid, SIGKILL); waitpid(pid, &status, 0); hung++; break; }
             struct timespec ms = {0, 1000000};
             nanosleep(&ms, NULL);
         }
