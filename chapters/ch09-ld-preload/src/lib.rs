@@ -131,9 +131,12 @@ pub const MIN_PAYLOAD: usize = 16;
 //    multiple of a page. Always used (freeing one unmaps it).
 // 7. The heap never moves the break down. Memory it gives back stays in
 //    the heap, as part of a free chunk, and only its pages go
-//    (`MemorySource::release`). Nothing the heap or a program wrote lies
-//    at or above `dirty_end` in the break's memory, except in pages
-//    already given back.
+//    (`MemorySource::release`). `dirty_end` is where written memory ends
+//    on the break, as far as the heap knows: it rises past every header
+//    written and every block handed out, and falls to where the pages
+//    given back begin. (It only decides when giving back is worth a
+//    system call: an error in it costs a call, or a page kept, never
+//    correctness.)
 // ANCHOR_END: invariants
 
 // ANCHOR: heap
@@ -693,9 +696,9 @@ impl<S: MemorySource> Heap<S> {
         while !at.is_null() && self.valid(at) {
             // SAFETY: invariants 0 and 1: `at` is a verified chunk.
             let (size, state, next) = unsafe { ((*at).size, (*at).state, (*at).next) };
-            if at == self.tail {
-                // SAFETY: `at` is a chunk of this heap.
-                any |= unsafe { self.release_top(at, 0, pad) };
+            // SAFETY: `at` is a chunk of this heap.
+            if at == self.tail && unsafe { self.release_top(at, 0, pad) } {
+                any = true;
             } else if state == FREE {
                 let from = page_up(at as usize + HEADER);
                 let to = page_down(at as usize + HEADER + size);
@@ -798,7 +801,7 @@ impl<S: MemorySource> Heap<S> {
         unsafe {
             self.split(hq, size);
             let rest = (*hq).next;
-            if !rest.is_null() && (*rest).state == FREE {
+            if !rest.is_null() && self.valid(rest) && (*rest).state == FREE {
                 self.release_top(rest, self.trim_threshold, self.top_pad);
             }
         }
@@ -887,7 +890,7 @@ impl<S: MemorySource> Heap<S> {
             if new <= old {
                 self.split(h, new); // shrink in place...
                 let rest = (*h).next;
-                if !rest.is_null() && (*rest).state == FREE {
+                if !rest.is_null() && self.valid(rest) && (*rest).state == FREE {
                     // ...and give back what was cut off the top
                     self.release_top(rest, self.trim_threshold, self.top_pad);
                 }
@@ -975,27 +978,39 @@ impl<S: MemorySource> Heap<S> {
     }
 
     /// A block of `size` bytes at a multiple of `align` (more than 16), in
-    /// a mapping of its own: the mapping is `align` bytes longer than
-    /// needed, and the block starts at the first aligned address with room
-    /// for a header before it. The pages before and after it are never
-    /// touched, so they cost address space only.
+    /// a mapping of its own: mapped `align` bytes longer than needed, the
+    /// block placed at the first aligned address with room for a header
+    /// before it, and the pages before the header's and after the block's
+    /// last unmapped again.
     fn map_aligned(&mut self, align: usize, size: usize) -> Option<*mut u8> {
+        let page = page_size();
         let len = HEADER
             .checked_add(size)?
             .checked_add(align)?
-            .checked_next_multiple_of(page_size())?;
+            .checked_next_multiple_of(page)?;
         let m = self.source.map(len)?.as_ptr();
         let q = m.wrapping_add((m as usize + HEADER).next_multiple_of(align) - m as usize);
         let h = q.wrapping_sub(HEADER).cast::<Header>();
-        let Ok(lead) = u32::try_from(h as usize - m as usize) else {
-            // SAFETY: the mapping we just made, unused.
-            unsafe { self.source.unmap(NonNull::new_unchecked(m), len) };
-            return None;
-        };
-        // SAFETY: `h` lies in the mapping, aligned to 16, with the block's
-        // `size` bytes after its header (the mapping has `align` spare).
+        // Keep the pages from the header's to the block's last; give the
+        // rest of the mapping back, before and after.
+        let start = m.wrapping_add(page_down(h as usize) - m as usize);
+        let end = m.wrapping_add(page_up(q as usize + size) - m as usize);
+        let (before, after) = (start as usize - m as usize, m as usize + len - end as usize);
+        // SAFETY: both ranges are whole pages at the ends of the mapping we
+        // just made, which nothing uses.
         unsafe {
-            self.put_lead(h, m as usize + len - q as usize, self.mapped, lead, USED);
+            if before > 0 {
+                self.source.unmap(NonNull::new_unchecked(m), before);
+            }
+            if after > 0 {
+                self.source.unmap(NonNull::new_unchecked(end), after);
+            }
+        }
+        let lead = (h as usize - start as usize) as u32; // less than a page
+        // SAFETY: `h` lies in the pages kept, aligned to 16, with the
+        // block's `size` bytes after its header.
+        unsafe {
+            self.put_lead(h, end as usize - q as usize, self.mapped, lead, USED);
         }
         self.mapped = h;
         Some(q)

@@ -1,5 +1,6 @@
 /* fork while four threads allocate and free: every child must be able to
-   allocate and exit. A child that has not exited after ten seconds is
+   allocate and exit, and the fork handlers of a library (forkhooks.c) must
+   be able to allocate around each fork. A child that has not exited after ten seconds is
    counted as hung (and killed); three hung children end the test. */
 #include <pthread.h>
 #include <signal.h>
@@ -15,6 +16,7 @@
 #define FORKS 200
 
 static atomic_int stop;
+extern int hook_failures, hook_calls;  /* from forkhooks.c */
 
 static void *churn(void *arg) {
     unsigned s = (unsigned)(long)arg * 2654435761u + 1;
@@ -37,6 +39,7 @@ int main(void) {
     for (int f = 0; f < FORKS && hung < 3; f++) {
         pid_t pid = fork();
         if (pid == 0) {
+            if (hook_failures) _exit(4);
             char *volatile p = malloc(100);
             char *volatile q = malloc(5000);
             if (!p || !q) _exit(3);
@@ -55,6 +58,7 @@ int main(void) {
     }
     atomic_store(&stop, 1);
     for (int i = 0; i < THREADS; i++) pthread_join(t[i], NULL);
-    printf("children done: %d, hung: %d\n", done, hung);
-    return hung == 0 && done == FORKS ? 0 : 1;
+    printf("children done: %d, hung: %d; fork handlers run: %d, failed: %d\n",
+           done, hung, hook_calls, hook_failures);
+    return hung == 0 && done == FORKS && hook_failures == 0 && hook_calls >= 2 * FORKS ? 0 : 1;
 }

@@ -1,6 +1,7 @@
-/* mallinfo2, malloc_trim, mallopt and malloc_stats answer about the heap
+/* mallinfo2, malloc_trim, mallopt, malloc_info and malloc_stats answer about the heap
    that serves malloc. Prints "introspection ok" when they do. */
 #define _GNU_SOURCE
+#include <errno.h>
 #include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +28,14 @@ int main(void) {
     CHECK(mallopt(M_TRIM_THRESHOLD, 256 * 1024) == 1);
     CHECK(mallopt(M_MMAP_THRESHOLD, 256 * 1024) == 1);
     malloc_stats();
+    FILE *f = tmpfile();
+    CHECK(malloc_info(0, f) == 0);
+    CHECK(ftell(f) > 0);
+    rewind(f);
+    char head[8] = {0};
+    CHECK(fread(head, 1, 7, f) == 7 && strcmp(head, "<malloc") == 0);
+    CHECK(malloc_info(1, f) == EINVAL);
+    fclose(f);
     if (!failures) printf("introspection ok\n");
     return failures != 0;
 }

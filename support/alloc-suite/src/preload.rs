@@ -114,27 +114,30 @@ pub fn same_both_ways(lib: &Path, make: impl Fn() -> Command, stdin: &[u8]) -> O
 
 /// Compiles the C program `c/<name>.c` with gcc (exporting its own
 /// symbols, so that the programs that define `sbrk` or `madvise` replace
-/// them for a preloaded library too).
-pub fn compile(lib: &Path, name: &str) -> PathBuf {
+/// them for a preloaded library too), linked with `extra` arguments.
+pub fn compile_with(lib: &Path, name: &str, extra: &[&str]) -> PathBuf {
     let src = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("c")
         .join(format!("{name}.c"));
-    let exe = scratch(lib).join(name);
+    let dir = scratch(lib);
+    let exe = dir.join(name);
     let ok = Command::new("gcc")
-        .args([
-            "-O1",
-            "-pthread",
-            "-rdynamic",
-            "-Wno-alloc-size-larger-than",
-            "-o",
-        ])
+        .args(["-O1", "-pthread", "-rdynamic", "-o"])
         .arg(&exe)
         .arg(&src)
+        .args(extra)
+        .args(["-Wno-alloc-size-larger-than", "-Wno-free-nonheap-object"])
+        .arg("-Wno-deprecated-declarations")
         .status()
         .expect("gcc")
         .success();
     assert!(ok, "gcc {}", src.display());
     exe
+}
+
+/// [`compile_with`] nothing else.
+pub fn compile(lib: &Path, name: &str) -> PathBuf {
+    compile_with(lib, name, &[])
 }
 
 /// `ls -lR` over a large directory.
@@ -288,12 +291,29 @@ pub fn bad_frees_are_reported_and_abort(lib: &Path, name: &str) {
 
 /// 200 forks while four threads allocate: every child allocates and exits.
 pub fn fork_while_threads_allocate(lib: &Path) {
-    let exe = compile(lib, "fork");
+    // The library of fork handlers, linked into the program.
+    let hooks = compile_with(lib, "forkhooks", &["-shared", "-fPIC"]);
+    let dir = hooks
+        .parent()
+        .expect("scratch directory")
+        .to_string_lossy()
+        .into_owned();
+    let renamed = hooks.with_file_name("libforkhooks.so");
+    std::fs::rename(&hooks, &renamed).expect("name the library");
+    let exe = compile_with(
+        lib,
+        "fork",
+        &[
+            &format!("-L{dir}"),
+            "-lforkhooks",
+            &format!("-Wl,-rpath,{dir}"),
+        ],
+    );
     let out = run(&mut Command::new(&exe), b"", Some(lib));
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
-        "expected all 200 children done, none hung; got {:?}: {stdout}",
+        "expected all 200 children done, none hung, no fork handler failed; got {:?}: {stdout}",
         out.status
     );
 }

@@ -21,6 +21,8 @@ pub mod lock;
 pub mod pool;
 
 pub use allockit::FreeError;
+/// C's `FILE`, for `malloc_info`.
+pub use libc::FILE;
 pub use lock::OwnerLock;
 pub use pool::Pool;
 
@@ -28,7 +30,11 @@ use memsource::page_size;
 use std::cell::UnsafeCell;
 use std::ffi::{CStr, c_int, c_void};
 use std::ptr;
-use std::sync::atomic::{AtomicBool, AtomicI32, AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::{
+    AtomicBool, AtomicI32, AtomicU64, AtomicUsize,
+    Ordering::{Relaxed, SeqCst},
+    compiler_fence,
+};
 
 // ANCHOR: cheap
 /// What the C layer needs from a chapter's heap. Each method is called
@@ -180,11 +186,17 @@ pub struct State<H> {
     name: &'static str,
     /// Whether `fork_prepare` took the lock (and so must release it).
     fork_took: AtomicBool,
+    /// The thread inside `fork` that holds the lock for it, or 0.
+    forking: AtomicUsize,
+    /// Whether a call on the thread holding the lock is inside the heap.
+    busy: AtomicBool,
     mallocs: AtomicUsize,
     frees: AtomicUsize,
     peak: AtomicUsize,
-    /// Where the statistics go (see [`State::keep_stderr_for_stats`]).
+    /// Where the statistics go (see [`State::keep_stderr_for_stats`]),
+    /// and which file that was (see [`file_id`]).
     stats_fd: AtomicI32,
+    stats_file: AtomicU64,
 }
 
 // SAFETY: the heap is reached only through `locked`, which holds the lock;
@@ -201,10 +213,13 @@ impl<H: CHeap> State<H> {
             pool: Pool::new(),
             name,
             fork_took: AtomicBool::new(false),
+            forking: AtomicUsize::new(0),
+            busy: AtomicBool::new(false),
             mallocs: AtomicUsize::new(0),
             frees: AtomicUsize::new(0),
             peak: AtomicUsize::new(0),
-            stats_fd: AtomicI32::new(2),
+            stats_fd: AtomicI32::new(-1),
+            stats_file: AtomicU64::new(0),
         }
     }
 
@@ -217,18 +232,32 @@ impl<H: CHeap> State<H> {
     /// involved: reaching a shared library's thread-locals can itself call
     /// `malloc`.
     fn locked<R>(&self, what: &str, f: impl FnOnce(&mut H) -> R) -> Option<R> {
-        if !self.lock.lock(lock::me()) {
+        let me = lock::me();
+        let took = self.lock.lock(me);
+        // This thread holds the lock already. Only one case lets it use the
+        // heap: it is inside `fork`, between our "before" handler and the
+        // copy (other libraries' fork handlers allocate there), and this
+        // call did not interrupt another that is changing the heap.
+        if !took && (self.forking.load(Relaxed) != me || self.busy.load(Relaxed)) {
             return None;
         }
+        self.busy.store(true, Relaxed);
+        // A signal handler on this thread sees `busy` before the heap changes.
+        compiler_fence(SeqCst);
         // SAFETY: this thread holds the lock, so nothing else touches the
-        // heap until `unlock`; `f` gets the only reference.
+        // heap until `unlock`; and no call on this thread is inside the
+        // heap (`busy` was false). `f` gets the only reference.
         let heap = unsafe { &mut *self.heap.get() };
         let r = f(heap);
         if let Some(at) = heap.corruption() {
             self.corrupted(what, at); // aborts, with the lock held
         }
         self.peak.fetch_max(heap.footprint(), Relaxed);
-        self.lock.unlock();
+        compiler_fence(SeqCst);
+        self.busy.store(false, Relaxed);
+        if took {
+            self.lock.unlock();
+        }
         Some(r)
     }
     // ANCHOR_END: locked
@@ -269,8 +298,12 @@ impl<H: CHeap> State<H> {
         }
         let saved = errno(); // free must not change errno
         if self.pool.contains(ptr.cast()) {
-            // SAFETY: a live pool block (the caller's promise).
-            unsafe { self.pool.free(ptr.cast()) };
+            let Some(size) = self.pool.usable(ptr.cast()) else {
+                self.bad_pointer("free", FreeError::NotOurs, ptr);
+            };
+            // SAFETY: a live pool block (the caller's promise; the tag
+            // checked that it is a block).
+            unsafe { self.pool.free(ptr.cast(), size) };
         } else {
             // SAFETY: the caller's promise; the heap checks the pointer
             // before using it.
@@ -328,22 +361,23 @@ impl<H: CHeap> State<H> {
         }
         let saved = errno();
         if self.pool.contains(ptr.cast()) {
+            let Some(old) = self.pool.usable(ptr.cast()) else {
+                self.bad_pointer("realloc", FreeError::NotOurs, ptr);
+            };
             // Re-entered: grow the pool block where it is, if it is the last.
-            // SAFETY: a live pool block (the caller's promise).
-            if self.lock.held_by(lock::me()) && unsafe { self.pool.resize(ptr.cast(), size) } {
+            // SAFETY: a live pool block of `old` bytes (the caller's promise).
+            if self.lock.held_by(lock::me()) && unsafe { self.pool.resize(ptr.cast(), old, size) } {
                 return ptr;
             }
             // Otherwise the block moves to the heap (or to a new pool
             // block, if this call is itself re-entrant).
-            // SAFETY: a live pool block (the caller's promise).
-            let old = unsafe { self.pool.usable(ptr.cast()) };
             let q = self.malloc(size);
             if !q.is_null() {
                 // SAFETY: q has `size` bytes, the old block `old`; they are
                 // distinct blocks. The old one is given up.
                 unsafe {
                     ptr::copy_nonoverlapping(ptr.cast::<u8>(), q.cast::<u8>(), old.min(size));
-                    self.pool.free(ptr.cast());
+                    self.pool.free(ptr.cast(), old);
                 }
             }
             return q;
@@ -430,8 +464,7 @@ impl<H: CHeap> State<H> {
             return 0;
         }
         if self.pool.contains(ptr.cast()) {
-            // SAFETY: a pool block (C's contract: a live block of ours).
-            return unsafe { self.pool.usable(ptr.cast()) };
+            return self.pool.usable(ptr.cast()).unwrap_or(0);
         }
         self.locked("malloc_usable_size", |h| h.usable_size(ptr.cast()))
             .flatten()
@@ -511,6 +544,36 @@ impl<H: CHeap> State<H> {
             .map_or(0, c_int::from)
     }
 
+    /// `malloc_info(options, stream)`: this heap's counts as one line of
+    /// XML, in this library's own format (glibc's describes its arenas and
+    /// bins, which this heap does not have). 0, or `EINVAL` (returned, as
+    /// glibc does) if `options` is not 0.
+    ///
+    /// # Safety
+    /// `stream` is an open `FILE`.
+    pub unsafe fn malloc_info(&self, options: c_int, stream: *mut libc::FILE) -> c_int {
+        if options != 0 {
+            return libc::EINVAL;
+        }
+        let i = self.locked("malloc_info", |h| h.info()).unwrap_or_default();
+        let mut l = Line::new();
+        l.push(b"<malloc version=\"").push(self.name.as_bytes());
+        l.push(b"\"><heap bytes=\"").num(i.heap_bytes);
+        l.push(b"\" used=\"").num(i.used_bytes);
+        l.push(b"\" used_chunks=\"").num(i.used_chunks);
+        l.push(b"\" free=\"").num(i.free_bytes);
+        l.push(b"\" free_chunks=\"").num(i.free_chunks);
+        l.push(b"\" top_free=\"").num(i.top_free);
+        l.push(b"\"/><mapped blocks=\"").num(i.mapped_blocks);
+        l.push(b"\" bytes=\"").num(i.mapped_bytes);
+        l.push(b"\"/></malloc>\n");
+        // SAFETY: the line ends with a 0 byte (the buffer was zeroed and
+        // `push` leaves the last byte alone); `stream` is the caller's.
+        // Not under our lock: stdio may allocate.
+        unsafe { libc::fputs(l.buf.as_ptr().cast(), stream) };
+        0
+    }
+
     /// `malloc_stats()`: this heap's statistics on stderr, in this
     /// library's own format (so it cannot be mistaken for glibc's).
     pub fn malloc_stats(&self) {
@@ -524,12 +587,21 @@ impl<H: CHeap> State<H> {
     /// already, `fork` was called from inside the allocator, from a signal
     /// handler: the lock stays as it is.)
     pub fn fork_prepare(&self) {
-        self.fork_took.store(self.lock.lock(lock::me()), Relaxed);
+        let me = lock::me();
+        let took = self.lock.lock(me);
+        self.fork_took.store(took, Relaxed);
+        if took {
+            // Until the copy is made, this thread may use the heap (see
+            // `locked`): the other "before" handlers, and the "after"
+            // handlers registered before ours, may allocate.
+            self.forking.store(me, Relaxed);
+        }
     }
 
     /// After `fork`, in the parent: release what `fork_prepare` took.
     pub fn fork_parent(&self) {
         if self.fork_took.load(Relaxed) {
+            self.forking.store(0, Relaxed);
             self.lock.unlock();
         }
     }
@@ -539,6 +611,7 @@ impl<H: CHeap> State<H> {
     /// afresh: the threads that held or waited for it do not exist here.
     pub fn fork_child(&self) {
         if self.fork_took.load(Relaxed) {
+            self.forking.store(0, Relaxed);
             self.lock.reset_in_child();
         }
     }
@@ -552,8 +625,9 @@ impl<H: CHeap> State<H> {
         // SAFETY: fcntl with F_DUPFD_CLOEXEC duplicates a descriptor; if 2
         // is not open it fails with -1 and nothing changes.
         let fd = unsafe { libc::fcntl(2, libc::F_DUPFD_CLOEXEC, 3) };
-        if fd >= 0 {
+        if let Some(id) = file_id(fd) {
             self.stats_fd.store(fd, Relaxed);
+            self.stats_file.store(id, Relaxed);
         }
     }
 
@@ -561,8 +635,15 @@ impl<H: CHeap> State<H> {
     /// library calls it at exit when asked to.
     ///
     /// [`keep_stderr_for_stats`]: State::keep_stderr_for_stats
+    ///
+    /// A program may have closed our copy and opened a file of its own under
+    /// the same number (daemons close every descriptor): then nothing is
+    /// printed, rather than write into its file.
     pub fn print_stats(&self) {
-        self.print_stats_to(self.stats_fd.load(Relaxed));
+        let fd = self.stats_fd.load(Relaxed);
+        if file_id(fd) == Some(self.stats_file.load(Relaxed)) {
+            self.print_stats_to(fd);
+        }
     }
 
     fn print_stats_to(&self, fd: i32) {
@@ -599,13 +680,9 @@ impl<H: CHeap> State<H> {
 
     // ANCHOR: report
     /// Reports a bad pointer passed to `what` and aborts, as glibc does.
+    /// (A heap that finds corruption has already been reported by
+    /// `locked`, so `e` is a double free or a pointer that is not a block.)
     fn bad_pointer(&self, what: &str, e: FreeError, ptr: *mut c_void) -> ! {
-        if e == FreeError::Corrupt {
-            // SAFETY: only reads the heap's record of what it found; the
-            // heap is not changed any more (we abort).
-            let at = unsafe { &*self.heap.get() }.corruption();
-            self.corrupted(what, at.unwrap_or(ptr as usize));
-        }
         let mut buf = [0u8; 24];
         say(self.name.as_bytes());
         say(b": ");
@@ -642,6 +719,47 @@ impl<H: CHeap> State<H> {
     /// Whether `p` is a block of the emergency pool.
     pub fn in_pool(&self, p: *const c_void) -> bool {
         self.pool.contains(p.cast())
+    }
+}
+
+/// Which open file `fd` is (its device and inode numbers, mixed), or
+/// `None` if `fd` is not open.
+fn file_id(fd: i32) -> Option<u64> {
+    // SAFETY: fstat writes a `stat` we own; on a closed descriptor it fails.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: as above.
+    if fd < 0 || unsafe { libc::fstat(fd, &mut st) } != 0 {
+        return None;
+    }
+    Some((st.st_dev as u64).rotate_left(32) ^ st.st_ino as u64)
+}
+
+/// A line of text built on the stack, for reports made without allocating.
+struct Line {
+    buf: [u8; 512],
+    len: usize,
+}
+
+impl Line {
+    fn new() -> Self {
+        Line {
+            buf: [0; 512],
+            len: 0,
+        }
+    }
+
+    /// Appends `bytes`, as much as fits (leaving room for a final 0).
+    fn push(&mut self, bytes: &[u8]) -> &mut Self {
+        let n = bytes.len().min(self.buf.len() - 1 - self.len);
+        self.buf[self.len..self.len + n].copy_from_slice(&bytes[..n]);
+        self.len += n;
+        self
+    }
+
+    /// Appends `n` in decimal.
+    fn num(&mut self, n: usize) -> &mut Self {
+        let mut digits = [0u8; 24];
+        self.push(number(&mut digits, n, 10))
     }
 }
 
@@ -815,6 +933,17 @@ macro_rules! export_malloc {
             value: ::std::ffi::c_int,
         ) -> ::std::ffi::c_int {
             $state.mallopt(param, value)
+        }
+
+        /// # Safety
+        /// C's contract for `malloc_info`.
+        #[unsafe(no_mangle)]
+        pub unsafe extern "C" fn malloc_info(
+            options: ::std::ffi::c_int,
+            stream: *mut $crate::FILE,
+        ) -> ::std::ffi::c_int {
+            // SAFETY: the caller's promise, passed on.
+            unsafe { $state.malloc_info(options, stream) }
         }
 
         #[unsafe(no_mangle)]

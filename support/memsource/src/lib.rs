@@ -91,11 +91,12 @@ pub unsafe trait MemorySource {
     }
 
     /// Gives back a mapping made by [`map`](MemorySource::map) (or
-    /// [`remap`](MemorySource::remap)).
+    /// [`remap`](MemorySource::remap)), or whole pages at either end of one.
     ///
     /// # Safety
     /// `ptr` and `len` are exactly those of a live mapping from this source,
-    /// and nothing refers to it any more.
+    /// or of whole pages at its start or its end; nothing refers to them
+    /// any more.
     unsafe fn unmap(&mut self, ptr: NonNull<u8>, len: usize) {
         let _ = (ptr, len);
     }
@@ -337,7 +338,8 @@ unsafe impl MemorySource for Sbrk {
     }
 
     unsafe fn unmap(&mut self, ptr: NonNull<u8>, len: usize) {
-        // SAFETY: the caller's promise: a whole live mapping of ours.
+        // SAFETY: the caller's promise: a live mapping of ours, or whole
+        // pages at one of its ends (munmap takes any whole pages).
         unsafe { libc::munmap(ptr.as_ptr().cast(), len) };
     }
 
@@ -532,7 +534,8 @@ unsafe impl MemorySource for Arena {
     }
 
     unsafe fn unmap(&mut self, ptr: NonNull<u8>, len: usize) {
-        // SAFETY: the caller's promise: a whole live mapping from `map`.
+        // SAFETY: the caller's promise: a live mapping from `map`, or
+        // whole pages at one of its ends.
         unsafe { Sbrk::new().unmap(ptr, len) }
     }
 
