@@ -9,15 +9,20 @@ use proptest::prelude::*;
 /// Longest sequence tried (Miri is thousands of times slower: short ones there).
 const MAX_OPS: usize = if cfg!(miri) { 30 } else { 200 };
 
+/// `cases` cases (4 under Miri), nothing written to disk.
+fn config(cases: u32) -> ProptestConfig {
+    ProptestConfig {
+        cases: if cfg!(miri) { 4 } else { cases },
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    }
+}
+
 /// One property test per chapter: `name => allocator type, constructor`.
 macro_rules! chapters {
     ($($(#[$attr:meta])* $name:ident => $ty:ty, $new:expr;)+) => {
         proptest! {
-            #![proptest_config(ProptestConfig {
-                cases: if cfg!(miri) { 4 } else { 256 },
-                failure_persistence: None,
-                ..ProptestConfig::default()
-            })]
+            #![proptest_config(config(256))]
             $(
                 #[test]
                 $(#[$attr])*
@@ -78,11 +83,7 @@ fn with_foreign<H: allockit::Malloc>(
 macro_rules! shrinking {
     ($($name:ident => $heap:ident;)+) => {
         proptest! {
-            #![proptest_config(ProptestConfig {
-                cases: if cfg!(miri) { 4 } else { 128 },
-                failure_persistence: None,
-                ..ProptestConfig::default()
-            })]
+            #![proptest_config(config(128))]
             $(
                 #[test]
                 fn $name(
@@ -117,11 +118,7 @@ shrinking! {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig {
-        cases: if cfg!(miri) { 4 } else { 128 },
-        failure_persistence: None,
-        ..ProptestConfig::default()
-    })]
+    #![proptest_config(config(128))]
 
     /// Chapter 9 never moves the break down (it gives pages back instead):
     /// free everything and every chunk is free, the break is where the

@@ -7,17 +7,19 @@ use ch09_ld_preload::{HEADER, Heap, TOP_PAD, TRIM_THRESHOLD};
 use memsource::{Arena, Counted};
 
 /// 10,000 mallocs of 16 to 215 bytes, then 10,000 frees in the same order,
-/// on `heap`; the source's calls counted.
-fn ten_thousand<S: memsource::MemorySource>(
-    malloc: &mut dyn FnMut(usize) -> *mut u8,
-    free: &mut dyn FnMut(*mut u8),
-) {
-    let blocks: Vec<_> = (0..10_000).map(|i| malloc(16 + i % 200)).collect();
+/// on `heap`; returns the calls it made to its memory source.
+fn ten_thousand<H: Malloc>(
+    heap: &mut H,
+    calls: impl Fn(&mut H) -> memsource::Calls,
+) -> memsource::Calls {
+    let blocks: Vec<_> = (0..10_000).map(|i| heap.malloc(16 + i % 200)).collect();
     assert!(blocks.iter().all(|p| !p.is_null()));
     for p in blocks {
-        free(p);
+        // SAFETY: a live block of this heap, freed once.
+        unsafe { heap.free(p) }.unwrap();
     }
-    let _ = std::marker::PhantomData::<S>;
+    heap.check().unwrap();
+    calls(heap)
 }
 
 #[test]
@@ -26,35 +28,22 @@ fn the_top_pad_saves_system_calls() {
         "10,000 mallocs of 16-215 bytes, then 10,000 frees (calls to the memory source):\n\n\
          heap        grow the break   shrink the break   give pages back\n",
     );
-    let mut old = ch08_mmap::Heap::new(Counted::new(Arena::new(4 << 20)));
-    {
-        let old = std::cell::RefCell::new(&mut old);
-        ten_thousand::<Arena>(&mut |n| old.borrow_mut().malloc(n), &mut |p| {
-            // SAFETY: a live block of this heap, freed once.
-            unsafe { old.borrow_mut().free(p) }.unwrap()
-        });
-    }
-    // SAFETY: only reads the counts.
-    let c = unsafe { old.source_mut() }.calls;
-    table += &format!(
-        "chapter 8   {:>14}   {:>16}   {:>15}\n",
-        c.grow, c.shrink, c.release
+    let old = ten_thousand(
+        &mut ch08_mmap::Heap::new(Counted::new(Arena::new(4 << 20))),
+        // SAFETY: only reads the counts.
+        |h| unsafe { h.source_mut() }.calls,
     );
-    let mut new = Heap::new(Counted::new(Arena::new(4 << 20)));
-    {
-        let new = std::cell::RefCell::new(&mut new);
-        ten_thousand::<Arena>(&mut |n| new.borrow_mut().malloc(n), &mut |p| {
-            // SAFETY: a live block of this heap, freed once.
-            unsafe { new.borrow_mut().free(p) }.unwrap()
-        });
-    }
-    new.check().unwrap();
-    // SAFETY: only reads the counts.
-    let c = unsafe { new.source_mut() }.calls;
-    table += &format!(
-        "chapter 9   {:>14}   {:>16}   {:>15}\n",
-        c.grow, c.shrink, c.release
+    let c = ten_thousand(
+        &mut Heap::new(Counted::new(Arena::new(4 << 20))),
+        // SAFETY: only reads the counts.
+        |h| unsafe { h.source_mut() }.calls,
     );
+    for (name, c) in [("chapter 8", old), ("chapter 9", c)] {
+        table += &format!(
+            "{name}   {:>14}   {:>16}   {:>15}\n",
+            c.grow, c.shrink, c.release
+        );
+    }
     assert!(c.grow + c.shrink + c.release < 50, "{table}");
     assert_eq!(c.shrink, 0, "chapter 9 never moves the break down");
     insta::assert_snapshot!("system_calls", table);
