@@ -200,6 +200,177 @@ pub fn bars(title: &str, series: &[&str], groups: &[(&str, Vec<f64>)], unit: &st
     s
 }
 
+/// Powers of ten from below `lo` to above `hi`, for a logarithmic axis.
+fn decades(lo: f64, hi: f64) -> (i32, i32) {
+    let lo = lo.max(1e-3).log10().floor() as i32;
+    let hi = (hi.max(1e-3).log10().ceil() as i32).max(lo + 1);
+    (lo, hi)
+}
+
+/// `10^e` as an axis label.
+fn power(e: i32) -> String {
+    if e >= 0 {
+        format!("{}", 10f64.powi(e) as u64)
+    } else {
+        format!("{}", 10f64.powi(e))
+    }
+}
+
+/// Draws one horizontal bar per row on a logarithmic scale (the values may
+/// differ a thousandfold), with `unit` after each value. Rows marked
+/// `true` are drawn in the highlight colour.
+pub fn log_bars(title: &str, rows: &[(&str, f64, bool)], unit: &str) -> String {
+    const BAR_W: f64 = 420.0;
+    const ONE: f64 = 16.0;
+    let label_w =
+        (rows.iter().map(|r| r.0.chars().count()).max().unwrap_or(0) as f64 * CHAR_W + 12.0).ceil();
+    let (lo, hi) = decades(
+        rows.iter().map(|r| r.1).fold(f64::INFINITY, f64::min),
+        rows.iter().map(|r| r.1).fold(0.0, f64::max),
+    );
+    let x = |v: f64| label_w + (v.max(1e-3).log10() - lo as f64) / (hi - lo) as f64 * BAR_W;
+    let height = TOP + ONE * rows.len() as f64 + 24.0;
+    let width = label_w + BAR_W + 90.0;
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" class="bar-chart" role="img" style="max-width:100%;height:auto" viewBox="0 0 {width} {height}" width="{width}" height="{height}" font-family="monospace" font-size="11">"#
+    );
+    let _ = writeln!(s, "<title>{}</title>", escape(title));
+    let axis = TOP + ONE * rows.len() as f64 + 4.0;
+    for e in lo..=hi {
+        let xe = x(10f64.powi(e));
+        let _ = writeln!(
+            s,
+            r##"<line x1="{xe:.1}" y1="{TOP}" x2="{xe:.1}" y2="{axis:.1}" stroke="#ccc" stroke-width="0.5"/><text x="{xe:.1}" y="{:.1}" font-size="9" text-anchor="middle">{}</text>"##,
+            axis + 12.0,
+            power(e)
+        );
+    }
+    for (i, (label, v, mark)) in rows.iter().enumerate() {
+        let y = TOP + ONE * i as f64;
+        let w = (x(*v) - label_w).max(1.0);
+        let fill = if *mark { USED } else { HEADER };
+        let _ = writeln!(
+            s,
+            r##"<text x="0" y="{:.1}">{}</text><rect x="{label_w:.1}" y="{y:.1}" width="{w:.1}" height="{:.1}" fill="{fill}" stroke="#333" stroke-width="0.5"/><text x="{:.1}" y="{:.1}" font-size="9">{v} {unit}</text>"##,
+            y + ONE * 0.75,
+            escape(label),
+            ONE - 3.0,
+            label_w + w + 4.0,
+            y + ONE * 0.7
+        );
+    }
+    s.push_str("</svg>\n");
+    s
+}
+
+/// Draws one line per series across the points `xs`, on a logarithmic
+/// vertical scale in `unit`. Missing values (`None`) break the line.
+pub fn lines(
+    title: &str,
+    xs: &[&str],
+    series: &[(&str, Vec<Option<f64>>, bool)],
+    unit: &str,
+) -> String {
+    const PLOT_W: f64 = 360.0;
+    const PLOT_H: f64 = 240.0;
+    const LEFT: f64 = 60.0;
+    let all: Vec<f64> = series
+        .iter()
+        .flat_map(|s| s.1.iter().flatten().copied())
+        .collect();
+    let (lo, hi) = decades(
+        all.iter().copied().fold(f64::INFINITY, f64::min),
+        all.iter().copied().fold(0.0, f64::max),
+    );
+    let y = |v: f64| TOP + PLOT_H - (v.max(1e-3).log10() - lo as f64) / (hi - lo) as f64 * PLOT_H;
+    let x = |i: usize| LEFT + PLOT_W * i as f64 / (xs.len().max(2) - 1) as f64;
+    let legend_w = series
+        .iter()
+        .map(|s| s.0.chars().count())
+        .max()
+        .unwrap_or(0) as f64
+        * CHAR_W;
+    let width = LEFT + PLOT_W + 40.0 + legend_w;
+    let height = TOP + PLOT_H + 40.0;
+    let palette = [
+        "#3d7bd9", "#d9663d", "#3da35a", "#a33d9e", "#c9a227", "#3db3c9", "#8a8f98", "#6b3dd9",
+        "#d93d6b", "#5a7a3d", "#9e6b3d", "#3d5ad9", "#b33d3d", "#3d9e8a", "#777777",
+    ];
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" class="line-chart" role="img" style="max-width:100%;height:auto" viewBox="0 0 {width} {height}" width="{width}" height="{height}" font-family="monospace" font-size="11">"#
+    );
+    let _ = writeln!(s, "<title>{}</title>", escape(title));
+    for e in lo..=hi {
+        let ye = y(10f64.powi(e));
+        let _ = writeln!(
+            s,
+            r##"<line x1="{LEFT}" y1="{ye:.1}" x2="{:.1}" y2="{ye:.1}" stroke="#ccc" stroke-width="0.5"/><text x="{:.1}" y="{:.1}" font-size="9" text-anchor="end">{} {unit}</text>"##,
+            LEFT + PLOT_W,
+            LEFT - 4.0,
+            ye + 3.0,
+            power(e)
+        );
+    }
+    for (i, label) in xs.iter().enumerate() {
+        let _ = writeln!(
+            s,
+            r#"<text x="{:.1}" y="{:.1}" text-anchor="middle">{}</text>"#,
+            x(i),
+            TOP + PLOT_H + 16.0,
+            escape(label)
+        );
+    }
+    for (k, (name, values, bold)) in series.iter().enumerate() {
+        let colour = palette[k % palette.len()];
+        let width = if *bold { 2.5 } else { 1.2 };
+        let mut path = String::new();
+        let mut pen_down = false;
+        for (i, v) in values.iter().enumerate() {
+            match v {
+                Some(v) => {
+                    let _ = write!(
+                        path,
+                        "{}{:.1},{:.1} ",
+                        if pen_down { "L" } else { "M" },
+                        x(i),
+                        y(*v)
+                    );
+                    pen_down = true;
+                    let _ = writeln!(
+                        s,
+                        r#"<circle cx="{:.1}" cy="{:.1}" r="2.5" fill="{colour}"><title>{}: {v} {unit}</title></circle>"#,
+                        x(i),
+                        y(*v),
+                        escape(name)
+                    );
+                }
+                None => pen_down = false,
+            }
+        }
+        let _ = writeln!(
+            s,
+            r#"<path d="{}" fill="none" stroke="{colour}" stroke-width="{width}"/>"#,
+            path.trim_end()
+        );
+        let ly = TOP + 6.0 + 14.0 * k as f64;
+        let lx = LEFT + PLOT_W + 16.0;
+        let _ = writeln!(
+            s,
+            r#"<line x1="{lx}" y1="{ly:.1}" x2="{:.1}" y2="{ly:.1}" stroke="{colour}" stroke-width="{width}"/><text x="{:.1}" y="{:.1}">{}</text>"#,
+            lx + 12.0,
+            lx + 16.0,
+            ly + 4.0,
+            escape(name)
+        );
+    }
+    s.push_str("</svg>\n");
+    s
+}
+
 fn piece(s: &mut String, x0: f64, y: f64, scale: f64, offset: usize, bytes: usize, fill: &str) {
     if bytes == 0 {
         return;
