@@ -51,20 +51,6 @@ fn read_bench(dir: &Path) -> Option<Row> {
     })
 }
 
-fn machine() -> String {
-    let cpu = fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split(':').nth(1))
-                .map(|m| m.trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown CPU".into());
-    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
-    format!("{cpu}, {cores} cores")
-}
-
 fn table(chapter: &str, criterion: &Path) -> Result<String, String> {
     let prefix = format!("{} ", &chapter[..4]);
     let mut rows = Vec::new();
@@ -116,19 +102,10 @@ fn table(chapter: &str, criterion: &Path) -> Result<String, String> {
          `cargo run -p allocator-book --bin numbers -- {chapter}`. Times vary \
          from machine to machine and from run to run; ratios within one group \
          are measured in the same run.\n",
-        date(),
-        machine()
+        alloc_suite::recorded::today(),
+        alloc_suite::recorded::machine()
     );
     Ok(out)
-}
-
-fn date() -> String {
-    std::process::Command::new("date")
-        .arg("+%Y-%m-%d")
-        .output()
-        .ok()
-        .and_then(|o| String::from_utf8(o.stdout).ok())
-        .map_or_else(|| "recently".into(), |s| s.trim().to_string())
 }
 
 fn main() {

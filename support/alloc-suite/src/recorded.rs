@@ -37,6 +37,32 @@ pub fn assert_same_shape(live: &str, recorded: &str, record_with: &str) {
     );
 }
 
+/// The machine, for the line under a recorded table: its processor and
+/// how many cores this process may use.
+pub fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| {
+            c.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|m| m.trim().to_string())
+        })
+        .unwrap_or_else(|| "an unknown CPU".into());
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    format!("{cpu}, {cores} cores")
+}
+
+/// Today's date, as `YYYY-MM-DD` (from the `date` command).
+pub fn today() -> String {
+    std::process::Command::new("date")
+        .arg("+%Y-%m-%d")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .map_or_else(|| "recently".into(), |s| s.trim().to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -69,8 +69,8 @@ fn recorded(plan: &Plan, note: &str) -> String {
          the ratios are from the same run. Slow contestants (the book's \
          chapters so far and linked_list_allocator, whose every operation \
          walks a list) run fewer operations, as the last column says.\n",
-        race::today(),
-        race::machine(),
+        alloc_suite::recorded::today(),
+        alloc_suite::recorded::machine(),
         plan.command,
         note,
         plan.rounds

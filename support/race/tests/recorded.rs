@@ -46,6 +46,14 @@ fn names() -> Vec<&'static str> {
     contestants().iter().map(|c| c.name).collect()
 }
 
+/// Every contestant is named in the recorded plot `svg`.
+fn every_name_in(svg: &str) {
+    let svg = recorded(svg);
+    for name in names() {
+        assert!(svg.contains(name), "{name} missing from the plot");
+    }
+}
+
 #[test]
 fn the_reference_table_lists_everyone_with_ratios_from_the_same_run() {
     let table = recorded("race-reference.md");
@@ -64,10 +72,7 @@ fn the_reference_table_lists_everyone_with_ratios_from_the_same_run() {
         );
     }
     assert!(table.contains("Recorded ") && table.contains("cargo run --release -p race"));
-    let svg = recorded("race-reference.svg");
-    for name in names() {
-        assert!(svg.contains(name), "{name} missing from the plot");
-    }
+    every_name_in("race-reference.svg");
 }
 
 #[test]
@@ -86,10 +91,7 @@ fn the_scaling_table_lists_everyone_at_every_heap_size() {
             "{name}: growth {growth}, but its own numbers give {expected:.1}"
         );
     }
-    let svg = recorded("race-scaling.svg");
-    for name in names() {
-        assert!(svg.contains(name), "{name} missing from the plot");
-    }
+    every_name_in("race-scaling.svg");
 }
 
 /// Runs a small workload on `c` through a checking allocator: every block
