@@ -152,7 +152,8 @@ pub struct Footprint {
     pub ops: usize,
     /// Most payload bytes live at any one time.
     pub peak_live: usize,
-    /// Largest the heap grew (from its start to its end).
+    /// Most memory the heap held ([`Malloc::held`]: from its start to its
+    /// end, less what it reserved but never touched or gave back).
     pub peak_heap: usize,
     /// Size of the heap once everything was freed.
     pub end_heap: usize,
@@ -198,13 +199,13 @@ pub fn footprint<A: Malloc>(a: &mut A, ops: &[Op]) -> Footprint {
             _ => {}
         }
         fp.peak_live = fp.peak_live.max(live_bytes);
-        fp.peak_heap = fp.peak_heap.max(a.map().len());
+        fp.peak_heap = fp.peak_heap.max(a.held());
     }
     for (p, _) in live {
         // SAFETY: every pointer left came from `a` and is still live.
         let _ = unsafe { a.free(p) };
     }
-    fp.end_heap = a.map().len();
+    fp.end_heap = a.held();
     fp
 }
 
