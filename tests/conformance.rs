@@ -4,6 +4,7 @@
 
 use alloc_suite::conformance::{Report, assert_conforms, table};
 use ch02_bump::Bump;
+use ch10_placement::{BestFit, Heap as Heap10, NextFit};
 
 // ANCHOR: reports
 fn reports() -> Vec<(&'static str, Report)> {
@@ -19,6 +20,15 @@ fn reports() -> Vec<(&'static str, Report)> {
         ),
         ("8. mmap", assert_conforms(ch08_mmap::Heap::new)),
         ("9. LD_PRELOAD", assert_conforms(ch09_ld_preload::Heap::new)),
+        ("10. first fit", assert_conforms(ch10_placement::Heap::new)),
+        (
+            "10. next fit",
+            assert_conforms(|a| Heap10::with_policy(a, NextFit::default())),
+        ),
+        (
+            "10. best fit",
+            assert_conforms(|a| Heap10::with_policy(a, BestFit)),
+        ),
     ]
 }
 // ANCHOR_END: reports
@@ -107,5 +117,11 @@ mod miri {
     #[test]
     fn ch09() {
         assert_conforms(ch09_ld_preload::Heap::new);
+    }
+    /// Chapter 10's heap is chapter 9's; its policies have no unsafe code
+    /// of their own, and next fit, which remembers a chunk, stands for them.
+    #[test]
+    fn ch10() {
+        assert_conforms(|a| Heap10::with_policy(a, NextFit::default()));
     }
 }

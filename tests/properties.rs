@@ -3,6 +3,7 @@
 
 use alloc_suite::model::{Model, arena_for, check, ops};
 use alloc_suite::shared::SharedArena;
+use ch10_placement::{BestFit, Heap as Heap10, NextFit};
 use memsource::Arena;
 use proptest::prelude::*;
 
@@ -45,6 +46,11 @@ chapters! {
     ch07_global_alloc => ch07_global_alloc::Heap<Arena>, ch07_global_alloc::Heap::new;
     ch08_mmap => ch08_mmap::Heap<Arena>, ch08_mmap::Heap::new;
     ch09_ld_preload => ch09_ld_preload::Heap<Arena>, ch09_ld_preload::Heap::new;
+    #[cfg_attr(miri, ignore = "the heap of chapter 9, unchanged")]
+    ch10_first_fit => ch10_placement::Heap<Arena>, ch10_placement::Heap::new;
+    ch10_next_fit => ch10_placement::Heap<Arena, NextFit>, |a| Heap10::with_policy(a, NextFit::default());
+    #[cfg_attr(miri, ignore = "no unsafe code of its own: next fit stands for the policies")]
+    ch10_best_fit => ch10_placement::Heap<Arena, BestFit>, |a| Heap10::with_policy(a, BestFit);
 }
 
 /// A block of the arena someone else took: its start and end offsets.

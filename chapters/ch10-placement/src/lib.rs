@@ -241,7 +241,7 @@ impl Policy for FirstFit {
 
 // ANCHOR: next_fit
 /// Next fit: first fit, but each search starts where the last one ended
-/// (the "roving pointer" of Knuth's exercise 2.5-6), wrapping around to
+/// (the "roving pointer" Knuth proposes in TAOCP section 2.5), wrapping around to
 /// the start of the heap. Searches no longer pile up over the small
 /// leftovers at the bottom of the heap.
 #[derive(Clone, Copy, Debug)]

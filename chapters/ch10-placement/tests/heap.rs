@@ -119,3 +119,10 @@ fn the_rover_moves_off_a_chunk_that_is_merged_away() {
     assert_eq!(heap.malloc(256), h[0]);
     heap.check().unwrap();
 }
+
+/// The table of heap efficiency and footprint the page shows.
+#[test]
+#[cfg_attr(miri, ignore = "too slow under Miri")]
+fn policies_measured() {
+    insta::assert_snapshot!("policies", demo::table());
+}
