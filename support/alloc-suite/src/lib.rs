@@ -22,6 +22,7 @@ pub mod efficiency;
 pub mod exercises;
 pub mod model;
 pub mod preload;
+pub mod programs;
 pub mod recorded;
 pub mod shared;
 pub mod workload;
