@@ -407,6 +407,184 @@ fn bar(parts: &[(char, usize)]) -> String {
     s
 }
 
+// ANCHOR: tag_map
+/// What a heap with boundary tags keeps for one chunk beyond what a
+/// [`Chunk`] says: the flag in its header about the chunk before it, the
+/// footer and links in a free payload, and whether it is a fence (the
+/// bookkeeping that ends a region).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Tags {
+    /// Address of the chunk (a [`Chunk::addr`] of the map).
+    pub addr: usize,
+    /// The header's "previous chunk is used" bit, if the heap has one.
+    pub prev_used: Option<bool>,
+    /// The size a free chunk's footer holds, if it has one.
+    pub footer: Option<usize>,
+    /// A free chunk's links: the addresses of the chunks before and after
+    /// it on its list (0 for none). For a fence: where its region starts,
+    /// and the next region's fence (0 for none).
+    pub links: Option<(usize, usize)>,
+    /// Whether this is a fence rather than a chunk.
+    pub fence: bool,
+}
+
+/// A [`HeapMap`] with the tags of every chunk and the free lists: what a
+/// heap with boundary tags and explicit free lists draws.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TagMap {
+    /// The chunks, as every heap map has them.
+    pub map: HeapMap,
+    /// One per chunk of `map.chunks`, in the same order.
+    pub tags: Vec<Tags>,
+    /// Each free list: its name, and its chunks' addresses from its head.
+    pub lists: Vec<(String, Vec<usize>)>,
+    /// Bytes of a chunk header, of the links, and of a footer.
+    pub header: usize,
+    /// Bytes of the links at the start of a free payload.
+    pub links: usize,
+    /// Bytes of the footer at the end of a free payload.
+    pub footer: usize,
+}
+
+impl TagMap {
+    /// Where `addr` is, as an offset from the heap start, or `null` for 0.
+    fn at(&self, addr: usize) -> String {
+        if addr == 0 {
+            "null".into()
+        } else {
+            format!("+{}", addr.wrapping_sub(self.map.base) as isize)
+        }
+    }
+
+    /// Draws the heap as text, one line per chunk, as [`HeapMap::render`]
+    /// does, with more in each bar: `=` header, `#` used payload, and in a
+    /// free payload `L` its links, `.` the rest and `F` the 16 bytes that end
+    /// with its footer. After the label, `P` says the header's "previous
+    /// chunk is used" bit is set, `-` that it is clear. After the bar, a free
+    /// chunk's links and footer, and a fence's region; then the lists.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        let t = self.map.totals();
+        let fences: Vec<&Chunk> = self
+            .map
+            .chunks
+            .iter()
+            .zip(&self.tags)
+            .filter(|(_, g)| g.fence)
+            .map(|(c, _)| c)
+            .collect();
+        let fence_bytes: usize = fences.iter().map(|c| c.header).sum();
+        let footers = self.tags.iter().filter(|g| g.footer.is_some()).count() * self.footer;
+        let _ = writeln!(
+            out,
+            "heap {} B: {} used ({} B), {} free ({} B), headers {} B, fences {} B, footers {} B",
+            self.map.len(),
+            t.used_chunks,
+            t.used_bytes,
+            t.free_chunks - fences.len(),
+            t.free_bytes,
+            t.header_bytes - fence_bytes,
+            fence_bytes,
+            footers,
+        );
+        let mut at = self.map.base;
+        for (c, g) in self.map.chunks.iter().zip(&self.tags) {
+            if c.addr > at {
+                let gap = c.addr - at;
+                let _ = writeln!(
+                    out,
+                    "  +{:<6} {:<24} {}",
+                    at.saturating_sub(self.map.base),
+                    format!("not ours {gap}"),
+                    bar(&[('~', gap)])
+                );
+            }
+            let flag = match g.prev_used {
+                Some(true) => 'P',
+                Some(false) => '-',
+                None => ' ',
+            };
+            let (label, drawn, note) = if g.fence {
+                let (start, next) = g.links.unwrap_or_default();
+                (
+                    format!("fence {}", c.header),
+                    bar(&[('=', c.header)]),
+                    format!(
+                        "region from {}, next region {}",
+                        self.at(start),
+                        if next == 0 { "none".into() } else { self.at(next) }
+                    ),
+                )
+            } else if c.used {
+                (
+                    format!("hdr {} + used {}", c.header, c.size),
+                    bar(&[('=', c.header), ('#', c.size)]),
+                    String::new(),
+                )
+            } else {
+                let rest = c.size.saturating_sub(self.links + BAR_UNIT);
+                let mut note = String::new();
+                if let Some((prev, next)) = g.links {
+                    note = format!("prev {}, next {}", self.at(prev), self.at(next));
+                }
+                if let Some(f) = g.footer {
+                    note += &format!(", footer {f}");
+                }
+                (
+                    format!("hdr {} + free {}", c.header, c.size),
+                    bar(&[
+                        ('=', c.header),
+                        ('L', self.links.min(c.size)),
+                        ('.', rest),
+                        ('F', c.size.saturating_sub(self.links).min(BAR_UNIT)),
+                    ]),
+                    note,
+                )
+            };
+            let line = format!(
+                "  +{:<6} {:<22} {} {:<42} {}",
+                c.addr.saturating_sub(self.map.base),
+                label,
+                flag,
+                drawn,
+                note
+            );
+            let _ = writeln!(out, "{}", line.trim_end());
+            at = c.end();
+        }
+        if self.map.end > at {
+            let gap = self.map.end - at;
+            let _ = writeln!(
+                out,
+                "  +{:<6} {:<24} {}",
+                at - self.map.base,
+                format!("not ours {gap}"),
+                bar(&[('~', gap)])
+            );
+        }
+        let _ = writeln!(out, "  +{:<6} end", self.map.len());
+        for c in &self.map.mapped {
+            let _ = writeln!(out, "  mapped  hdr {} + used {}", c.header, c.size);
+        }
+        for (name, list) in &self.lists {
+            let mut line = format!("{name}:");
+            for &a in list {
+                line += &format!(" {} ->", self.at(a));
+            }
+            line += " null";
+            let _ = writeln!(out, "{line}");
+        }
+        out
+    }
+}
+
+impl fmt::Display for TagMap {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.render())
+    }
+}
+// ANCHOR_END: tag_map
+
 /// One step of a scripted demo: what was done, and the heap afterwards.
 #[derive(Debug, Clone)]
 pub struct Step {
