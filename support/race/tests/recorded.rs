@@ -1,11 +1,16 @@
 //! The race's recorded results, as the book includes them: every contestant
-//! present in every table and plot, and each ratio the one its own row and
-//! glibc's row give (so both come from the same run). The values themselves
-//! are never checked: they are measurements. And every contestant, run on
-//! a small workload, gives every block its own memory.
+//! present in every table and plot (or, where it cannot take part, the
+//! reason), each ratio the one its own row and glibc's row give (so both
+//! come from the same run), and each plot drawn from its table's numbers.
+//! The values themselves are never checked: they are measurements. And
+//! every contestant, run on small workloads, gives every block its own
+//! memory and keeps what a resized block holds.
 
 use alloc_suite::workload::Op;
-use race::{Alloc, Contestant, Live, contestants, exec, free_all, scaling_workload};
+use race::{
+    Alloc, Contestant, Live, contestants, exec, fragmentation_workload, free_all, realloc_workload,
+    scaling_workload,
+};
 use std::path::Path;
 
 fn recorded(name: &str) -> String {
@@ -54,13 +59,37 @@ fn every_name_in(svg: &str) {
     }
 }
 
-#[test]
-fn the_reference_table_lists_everyone_with_ratios_from_the_same_run() {
-    let table = recorded("race-reference.md");
+/// The plot `svg` shows `value` (as the plots print it: one decimal at
+/// most) next to `name`, in that order.
+fn plotted(svg: &str, name: &str, value: f64) {
+    let at = svg
+        .find(&format!(">{name}<"))
+        .unwrap_or_else(|| panic!("{name} missing from the plot"));
+    let shown = format!("{}", (value * 10.0).round() / 10.0);
+    assert!(
+        svg[at..].contains(&format!(">{shown} ")) || svg[at..].contains(&format!(": {shown} ")),
+        "{name}: the plot does not show {shown}, its number in the table"
+    );
+}
+
+/// The line under a recorded table: machine, date and command.
+fn says_how_it_was_recorded(table: &str) {
+    assert!(
+        table.contains("Recorded ") && table.contains(" cores, with `cargo run --release -p race"),
+        "no machine, date and command under the table"
+    );
+}
+
+/// A table of times (`race::table`): everyone, in order; min <= median
+/// <= max; each ratio its own median over glibc's; and the plot made from
+/// the same medians.
+fn times_table(file: &str) {
+    let table = recorded(&format!("{file}.md"));
     let rows = rows(&table);
     let listed: Vec<&str> = rows.iter().map(|(n, _)| n.as_str()).collect();
-    assert_eq!(listed, names(), "the contestants, in order");
+    assert_eq!(listed, names(), "{file}: the contestants, in order");
     let base = number(&rows[0].1[0]);
+    let svg = recorded(&format!("{file}.svg"));
     for (name, cells) in &rows {
         let (median, min, max) = (number(&cells[0]), number(&cells[1]), number(&cells[2]));
         assert!(min <= median && median <= max, "{name}: min, median, max");
@@ -70,9 +99,145 @@ fn the_reference_table_lists_everyone_with_ratios_from_the_same_run() {
             (ratio - expected).abs() <= 0.01 + expected * 0.01,
             "{name}: ratio {ratio}, but its median over glibc's is {expected:.2}"
         );
+        assert!(number(&cells[4]) > 0.0, "{name}: operations timed");
+        // The table rounds to three digits, the plot to one decimal.
+        let shown: f64 = svg[svg.find(&format!(">{name}<")).unwrap()..]
+            .split("font-size=\"9\">")
+            .nth(1)
+            .and_then(|t| t.split(' ').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("{file}: no value for {name} in the plot"));
+        assert!(
+            (shown - median).abs() <= 0.05 + median * 0.005,
+            "{file}: {name} is {median} in the table but {shown} in the plot"
+        );
     }
-    assert!(table.contains("Recorded ") && table.contains("cargo run --release -p race"));
-    every_name_in("race-reference.svg");
+    says_how_it_was_recorded(&table);
+    every_name_in(&format!("{file}.svg"));
+}
+
+#[test]
+fn the_reference_table_lists_everyone_with_ratios_from_the_same_run() {
+    times_table("race-reference");
+}
+
+#[test]
+fn the_realloc_big_and_fragmentation_tables_list_everyone_with_ratios_from_the_same_run() {
+    for file in ["race-realloc", "race-big", "race-fragmentation"] {
+        times_table(file);
+    }
+}
+
+#[test]
+fn the_threads_table_lists_every_thread_safe_contestant_and_says_why_the_others_are_not() {
+    let table = recorded("race-threads.md");
+    let rows = rows(&table);
+    let svg = recorded("race-threads.svg");
+    let all = contestants();
+    let shared: Vec<String> = all
+        .iter()
+        .filter(|c| c.threads.is_ok())
+        .map(|c| {
+            if c.book {
+                format!("{} (one lock)", c.name)
+            } else {
+                c.name.to_string()
+            }
+        })
+        .collect();
+    let listed: Vec<&str> = rows.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(listed, shared, "the thread-safe contestants, in order");
+    for peer in ["glibc (System)", "mimalloc", "jemalloc"] {
+        assert!(listed.contains(&peer), "{peer} missing");
+    }
+    for c in all.iter().filter(|c| c.threads.is_err()) {
+        assert!(
+            table.contains(&format!("- {}: ", c.name)),
+            "{}: left out without a reason",
+            c.name
+        );
+    }
+    for column in 0..2 {
+        let base = number(&rows[0].1[4 * column]);
+        for (name, cells) in &rows {
+            let cells = &cells[4 * column..];
+            let (median, min, max) = (number(&cells[0]), number(&cells[1]), number(&cells[2]));
+            assert!(min <= median && median <= max, "{name}: min, median, max");
+            let (ratio, expected) = (number(&cells[3]), median / base);
+            assert!(
+                (ratio - expected).abs() <= 0.01 + expected * 0.01,
+                "{name}: ratio {ratio}, but its median over glibc's is {expected:.2}"
+            );
+            plotted(&svg, name, median);
+        }
+    }
+    says_how_it_was_recorded(&table);
+}
+
+#[test]
+fn the_efficiency_table_lists_everyone_measured_or_says_why_not() {
+    let table = recorded("race-efficiency.md");
+    let rows = rows(&table);
+    let svg = recorded("race-efficiency.svg");
+    let listed: Vec<&str> = rows.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(listed, names(), "the contestants, in order");
+    for (c, (name, cells)) in contestants().iter().zip(&rows) {
+        match &c.confined {
+            Ok(_) => {
+                let pc = |i: usize| number(cells[i].trim_end_matches('%'));
+                let (mean, lo, hi) = (pc(0), pc(1), pc(2));
+                assert!(
+                    lo <= mean && mean <= hi && hi <= 100.0,
+                    "{name}: lowest, mean, highest"
+                );
+                plotted(&svg, name, mean);
+            }
+            Err(why) => {
+                assert_eq!(cells[0], "—", "{name} cannot be confined, yet has a number");
+                assert!(cells[3].contains(why), "{name}: the reason");
+            }
+        }
+    }
+    for peer in ["glibc (System)", "mimalloc", "jemalloc"] {
+        assert!(listed.contains(&peer), "{peer} missing");
+    }
+    says_how_it_was_recorded(&table);
+}
+
+#[test]
+fn the_footprint_table_lists_everyone_with_ratios_from_its_own_numbers() {
+    let table = recorded("race-footprint.md");
+    let rows = rows(&table);
+    let svg = recorded("race-footprint.svg");
+    let listed: Vec<&str> = rows.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(listed, names(), "the contestants, in order");
+    let pc = |cell: &str| number(cell.trim_end_matches('%'));
+    for (c, (name, cells)) in contestants().iter().zip(&rows) {
+        let live = number(&cells[0]);
+        assert_eq!(live, number(&rows[0].1[0]), "{name}: the same workload");
+        if c.book {
+            let taken = number(&cells[1]);
+            let expected = live / taken * 100.0;
+            assert!(
+                (pc(&cells[2]) - expected).abs() <= 0.1 + expected * 0.002,
+                "{name}: live / taken"
+            );
+        } else {
+            assert_eq!((cells[1].as_str(), cells[2].as_str()), ("—", "—"), "{name}");
+        }
+        let resident = number(&cells[3]);
+        let expected = live / resident * 100.0;
+        assert!(
+            (pc(&cells[4]) - expected).abs() <= 0.1 + expected * 0.002,
+            "{name}: live / resident growth"
+        );
+        let at = svg.find(&format!(">{name}<")).expect("in the plot");
+        assert!(
+            svg[at..].contains(&format!(">{resident} KiB<")),
+            "{name}: plotted"
+        );
+    }
+    says_how_it_was_recorded(&table);
 }
 
 #[test]
@@ -121,6 +286,26 @@ fn check(c: &Contestant) {
             // SAFETY: the caller's promise.
             unsafe { self.0.free(p, size) }
         }
+        unsafe fn realloc(&mut self, p: *mut u8, size: usize, new: usize) -> *mut u8 {
+            let want = p as usize as u8 ^ 0x5A;
+            // SAFETY: a live block of `size` bytes.
+            let bytes = unsafe { std::slice::from_raw_parts(p, size) };
+            assert!(bytes[1..size - 1].iter().all(|&b| b == want), "overwritten");
+            // SAFETY: the caller's promise.
+            let q = unsafe { self.0.realloc(p, size, new) };
+            if !q.is_null() {
+                assert_eq!(q as usize % 16, 0, "not aligned to 16");
+                // SAFETY: the block kept what it held, up to the smaller size.
+                let kept = unsafe { std::slice::from_raw_parts(q, size.min(new)) };
+                assert!(
+                    kept[1..size.min(new) - 1].iter().all(|&b| b == want),
+                    "realloc lost the contents"
+                );
+                // SAFETY: a live block of `new` bytes.
+                unsafe { q.write_bytes(q as usize as u8 ^ 0x5A, new) };
+            }
+            q
+        }
     }
     let w = scaling_workload(300, 2_000);
     (c.with)(race::arena_for(&w), &mut |a: &mut dyn Alloc| {
@@ -130,7 +315,32 @@ fn check(c: &Contestant) {
         assert_eq!(exec(&mut a, &mut live, &w.timed), 0);
         assert_eq!(exec(&mut a, &mut live, &[Op::Malloc(100)]), 0);
         free_all(&mut a, &mut live);
+        for w in [realloc_workload(3_000, 100), fragmentation_workload(200, 2)] {
+            assert_eq!(exec(&mut a, &mut live, &w.timed), 0, "{}", w.name);
+            assert!(live.is_empty(), "{} frees everything", w.name);
+        }
     });
+    // Confined to an arena: the same, and the efficiency trial ends.
+    if let Ok(confined) = &c.confined {
+        confined(1 << 20, &mut |a: &mut dyn Alloc| {
+            let mut a = Checked(a);
+            let mut live = Live::new();
+            assert_eq!(exec(&mut a, &mut live, &w.timed), 0);
+            free_all(&mut a, &mut live);
+            let e = race::efficiency_trial(&mut a, 1 << 20, 1);
+            assert!(e > 0.3 && e <= 1.0, "{}: efficiency {e}", c.name);
+        });
+    }
+}
+
+#[test]
+fn the_threads_workload_frees_every_block_on_every_thread_safe_contestant() {
+    for c in contestants() {
+        if let Ok(run) = &c.threads {
+            let r = run(&race::Threads::new(3, 300));
+            assert_eq!(r.failed, 0, "{}", c.name);
+        }
+    }
 }
 
 #[test]
