@@ -102,9 +102,7 @@ pub fn links(h: *mut Header) -> *mut Links {
 /// Where the footer of chunk `h` of `size` payload bytes is (nothing is
 /// read): the last 8 bytes of its payload.
 pub fn footer(h: *mut Header, size: usize) -> *mut usize {
-    h.cast::<u8>()
-        .wrapping_add(HEADER + size - FOOTER)
-        .cast()
+    h.cast::<u8>().wrapping_add(HEADER + size - FOOTER).cast()
 }
 
 // ANCHOR: fence
@@ -420,7 +418,13 @@ impl<S: MemorySource> Heap<S> {
         let check = seal(h, size, x.lead);
         // SAFETY: as above: a header of ours. (Not `put`: this may be the
         // fence on the region's last page, which `dirty_end` leaves out.)
-        unsafe { h.write(Header { size, check, lead: x.lead }) };
+        unsafe {
+            h.write(Header {
+                size,
+                check,
+                lead: x.lead,
+            })
+        };
     }
 
     /// Moves `dirty_end` up to `end`, if that lies in the break's memory.
@@ -783,7 +787,13 @@ impl<S: MemorySource> Heap<S> {
     ///
     /// # Safety
     /// `f` is aligned and the FENCE bytes there are ours.
-    unsafe fn put_fence(&mut self, f: *mut Header, flags: usize, next: *mut Header, start: *mut u8) {
+    unsafe fn put_fence(
+        &mut self,
+        f: *mut Header,
+        flags: usize,
+        next: *mut Header,
+        start: *mut u8,
+    ) {
         let lead = seal_region(f, next, start);
         let check = seal(f, USED | flags, lead);
         // SAFETY: the caller's promise.
@@ -1352,7 +1362,10 @@ impl<S: MemorySource> Heap<S> {
                 return false;
             };
             if !nx.is_used() && old + HEADER + nx.size() >= new {
-                let after = next.cast::<u8>().wrapping_add(HEADER + nx.size()).cast::<Header>();
+                let after = next
+                    .cast::<u8>()
+                    .wrapping_add(HEADER + nx.size())
+                    .cast::<Header>();
                 // SAFETY: `next` is a free chunk of `r` (verified), whose
                 // links are checked before it is taken off the list; the
                 // chunk after it is verified before it changes. Its header
@@ -1372,8 +1385,7 @@ impl<S: MemorySource> Heap<S> {
             // On top of the break: grow it, and try once more.
             let f = self.top;
             let on_top = !f.is_null()
-                && (next == f
-                    || !nx.is_used() && next as usize + HEADER + nx.size() == f as usize);
+                && (next == f || !nx.is_used() && next as usize + HEADER + nx.size() == f as usize);
             if attempt == 1 || !on_top {
                 return false;
             }
@@ -1466,7 +1478,8 @@ impl<S: MemorySource> Heap<S> {
             .checked_add(align)?
             .checked_next_multiple_of(page)?;
         let m = self.source.map(len)?.as_ptr();
-        let q = m.wrapping_add((m as usize + MAPLINK + HEADER).next_multiple_of(align) - m as usize);
+        let q =
+            m.wrapping_add((m as usize + MAPLINK + HEADER).next_multiple_of(align) - m as usize);
         let h = q.wrapping_sub(HEADER).cast::<Header>();
         let start = m.wrapping_add(page_down(h as usize - MAPLINK) - m as usize);
         let end = m.wrapping_add(page_up(q as usize + size) - m as usize);
@@ -1554,7 +1567,12 @@ impl<S: MemorySource> Heap<S> {
         // SAFETY: invariant 7: `h` is a live mapping of ours.
         let (start, old, lead, next) = unsafe {
             let (start, old) = Self::mapping(h);
-            (start, old, (*h).lead as usize, (*h.cast::<MapLink>().sub(1)).next)
+            (
+                start,
+                old,
+                (*h).lead as usize,
+                (*h.cast::<MapLink>().sub(1)).next,
+            )
         };
         let Some(len) = (lead + HEADER)
             .checked_add(new)
@@ -1870,7 +1888,11 @@ impl<S: MemorySource> Heap<S> {
             if first && at < last_end {
                 return Err(format!("region at {at:#x} overlaps the one before it"));
             }
-            let prev_used = if first { true } else { prev.is_some_and(|p| p.used) };
+            let prev_used = if first {
+                true
+            } else {
+                prev.is_some_and(|p| p.used)
+            };
             if c.prev_used != prev_used {
                 return Err(format!(
                     "chunk {at:#x} says the chunk before it is {}, but it is not",
@@ -1899,7 +1921,10 @@ impl<S: MemorySource> Heap<S> {
                 // SAFETY: a verified free chunk of ours (the walk).
                 let f = unsafe { footer(at as *mut Header, c.size).read() };
                 if f != c.size {
-                    return Err(format!("chunk {at:#x}'s footer says {f}, its header {}", c.size));
+                    return Err(format!(
+                        "chunk {at:#x}'s footer says {f}, its header {}",
+                        c.size
+                    ));
                 }
                 free_chunks.push(at);
             }
@@ -2144,7 +2169,10 @@ impl Global {
         map.check()?;
         for (i, c) in map.chunks.iter().enumerate() {
             if !c.addr.is_multiple_of(ALIGN) || !c.size.is_multiple_of(ALIGN) {
-                return Err(format!("chunk {i} at +{} is not aligned", c.addr - map.base));
+                return Err(format!(
+                    "chunk {i} at +{} is not aligned",
+                    c.addr - map.base
+                ));
             }
             if let Some(n) = map.chunks.get(i + 1)
                 && !c.used

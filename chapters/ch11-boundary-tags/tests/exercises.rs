@@ -36,7 +36,10 @@ fn walk(mem: &mut Chunks, head: *mut Header) -> Result<Vec<usize>, String> {
         // SAFETY: every link points at a chunk of `mem`.
         let l = unsafe { links(at).read() };
         if l.prev != prev {
-            return Err(format!("chunk {} has a wrong back link", (at as usize - base) / 64));
+            return Err(format!(
+                "chunk {} has a wrong back link",
+                (at as usize - base) / 64
+            ));
         }
         out.push((at as usize - base) / 64);
         prev = at;

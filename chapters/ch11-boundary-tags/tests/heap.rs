@@ -3,7 +3,7 @@
 use allockit::{FreeError, Malloc};
 use c_api::CHeap;
 use ch11_boundary_tags::{HEADER, Heap, MIN_PAYLOAD, Order, TOP_PAD, TRIM_THRESHOLD};
-use memsource::{Arena, MemorySource};
+use memsource::Arena;
 
 #[test]
 #[cfg_attr(miri, ignore = "slow under Miri")]
@@ -85,7 +85,11 @@ fn free_merges_with_both_neighbours() {
     let first = heap.chunks().next().unwrap();
     assert_eq!(first.size, 3 * 64 + 2 * HEADER);
     assert!(!first.used);
-    assert_eq!(heap.free_list().count(), 2, "the merged chunk and the top chunk");
+    assert_eq!(
+        heap.free_list().count(),
+        2,
+        "the merged chunk and the top chunk"
+    );
 }
 
 #[test]
@@ -142,7 +146,10 @@ fn double_and_foreign_frees_are_told_apart_from_corruption() {
         assert_eq!(heap.free(b), Ok(()));
         assert_eq!(heap.free(b), Err(FreeError::DoubleFree));
         assert_eq!(heap.free(a.add(8)), Err(FreeError::NotOurs));
-        assert_eq!(heap.free(local.as_mut_ptr().add(16)), Err(FreeError::NotOurs));
+        assert_eq!(
+            heap.free(local.as_mut_ptr().add(16)),
+            Err(FreeError::NotOurs)
+        );
         assert_eq!(heap.try_realloc(a, 100), Err(FreeError::NotOurs));
     }
     assert_eq!(heap.corruption(), None);
@@ -152,7 +159,6 @@ fn double_and_foreign_frees_are_told_apart_from_corruption() {
 #[test]
 fn a_foreign_sbrk_makes_a_new_region_and_nothing_merges_across_it() {
     let mut heap = Heap::new(Arena::new(1 << 20));
-    // SAFETY: only tunes the heap.
     CHeap::tune(&mut heap, c_api::Tunable::TopPad, 0);
     let a = heap.malloc(64);
     // SAFETY: growing the break above the heap takes nothing from it.

@@ -512,7 +512,11 @@ impl TagMap {
                     format!(
                         "region from {}, next region {}",
                         self.at(start),
-                        if next == 0 { "none".into() } else { self.at(next) }
+                        if next == 0 {
+                            "none".into()
+                        } else {
+                            self.at(next)
+                        }
                     ),
                 )
             } else if c.used {
