@@ -79,28 +79,33 @@ pub const MIN_PAYLOAD: usize = 32;
 
 impl Header {
     /// Bytes of payload.
+    #[inline]
     pub fn size(&self) -> usize {
         self.size & !FLAGS
     }
 
     /// Whether the payload is handed out.
+    #[inline]
     pub fn is_used(&self) -> bool {
         self.size & USED != 0
     }
 
     /// Whether the chunk right before this one is used (or there is none).
+    #[inline]
     pub fn prev_used(&self) -> bool {
         self.size & PREV_USED != 0
     }
 }
 
 /// The links of the free chunk `h` (where they would be: nothing is read).
+#[inline]
 pub fn links(h: *mut Header) -> *mut Links {
     h.wrapping_add(1).cast()
 }
 
 /// Where the footer of chunk `h` of `size` payload bytes is (nothing is
 /// read): the last 8 bytes of its payload.
+#[inline]
 pub fn footer(h: *mut Header, size: usize) -> *mut usize {
     h.cast::<u8>().wrapping_add(HEADER + size - FOOTER).cast()
 }
@@ -129,16 +134,19 @@ pub const FENCE: usize = size_of::<Fence>();
 /// `check`, and is found the next time the heap reads the header (unless
 /// the bytes written happen to hash the same: about one chance in four
 /// billion).
+#[inline]
 pub fn seal(at: *const Header, size: usize, lead: u32) -> u32 {
     mix((at as usize) ^ size.rotate_left(23) ^ ((lead as usize) << 7))
 }
 
 /// The seal of a region record (a fence's `next` and `start`), kept in the
 /// fence header's `lead`, so that the header's own seal covers it too.
+#[inline]
 fn seal_region(at: *const Header, next: *const Header, start: *const u8) -> u32 {
     mix((at as usize).rotate_left(11) ^ (next as usize).rotate_left(29) ^ start as usize)
 }
 
+#[inline]
 fn mix(x: usize) -> u32 {
     (x.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32) as u32
 }
@@ -250,6 +258,7 @@ struct Region {
 impl Region {
     /// Whether a header at `h` would lie inside this region, before its
     /// fence, on a 16-byte boundary.
+    #[inline]
     fn holds(self, h: usize) -> bool {
         h.is_multiple_of(ALIGN)
             && self.start as usize <= h
@@ -259,6 +268,7 @@ impl Region {
 
     /// The address `h` inside this region, as a pointer derived from the
     /// region's own (so it may be used for this region's memory).
+    #[inline]
     fn at(self, h: usize) -> *mut Header {
         self.start
             .wrapping_add(h.wrapping_sub(self.start as usize))
@@ -1918,8 +1928,11 @@ impl<S: MemorySource> Heap<S> {
                 if prev.is_some_and(|p| !p.used) {
                     return Err(format!("free chunks touch at {at:#x}"));
                 }
-                // SAFETY: a verified free chunk of ours (the walk).
-                let f = unsafe { footer(at as *mut Header, c.size).read() };
+                let Some(r) = self.region_of(at) else {
+                    return Err(format!("chunk {at:#x} is in no region"));
+                };
+                // SAFETY: a verified free chunk of region `r` (the walk).
+                let f = unsafe { footer(r.at(at), c.size).read() };
                 if f != c.size {
                     return Err(format!(
                         "chunk {at:#x}'s footer says {f}, its header {}",
@@ -2280,3 +2293,80 @@ impl<S: MemorySource + Send> CHeap for Heap<S> {
     }
 }
 // ANCHOR_END: cheap
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use memsource::Arena;
+
+    /// Random mallocs, frees and reallocs on an arena, every invariant
+    /// checked as it goes: what Miri runs to look for undefined behaviour.
+    #[test]
+    fn random_operations_on_an_arena() {
+        for order in [Order::Lifo, Order::Address] {
+            let mut heap = Heap::with_order(Arena::new(1 << 18), order);
+            CHeap::tune(&mut heap, Tunable::TopPad, 1024);
+            let mut live: Vec<(*mut u8, usize)> = Vec::new();
+            let mut x = 12345u64;
+            for i in 0..if cfg!(miri) { 150 } else { 3000 } {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                let size = (x % 300) as usize;
+                match x % 7 {
+                    0..=2 => {
+                        let p = heap.malloc(size);
+                        assert!(!p.is_null());
+                        // SAFETY: p has `size` bytes.
+                        unsafe { p.write_bytes(i as u8, size) };
+                        live.push((p, size));
+                    }
+                    3 | 4 if !live.is_empty() => {
+                        let (p, _) = live.swap_remove(x as usize / 7 % live.len());
+                        // SAFETY: a live block, freed once.
+                        unsafe { heap.free(p) }.unwrap();
+                    }
+                    5 if !live.is_empty() => {
+                        let k = x as usize / 7 % live.len();
+                        // SAFETY: a live block, replaced by the result.
+                        let q = unsafe { heap.realloc(live[k].0, size + 1) };
+                        assert!(!q.is_null());
+                        live[k] = (q, size + 1);
+                    }
+                    _ => {
+                        let p = heap.memalign(64, size);
+                        assert_eq!(p as usize % 64, 0);
+                        live.push((p, size));
+                    }
+                }
+                heap.check().unwrap();
+            }
+            heap.trim(0);
+            heap.check().unwrap();
+            for (p, _) in live {
+                // SAFETY: live blocks, freed once.
+                unsafe { heap.free(p) }.unwrap();
+            }
+            heap.check().unwrap();
+        }
+    }
+
+    /// A foreign pointer, a double free and an overwritten header.
+    #[test]
+    fn bad_frees_change_nothing() {
+        let mut heap = Heap::new(Arena::new(1 << 16));
+        let a = heap.malloc(40);
+        let b = heap.malloc(40);
+        let mut local = [0u8; 32];
+        // SAFETY: the bugs this test plays; the heap must refuse each.
+        unsafe {
+            assert_eq!(heap.free(local.as_mut_ptr()), Err(FreeError::NotOurs));
+            heap.free(a).unwrap();
+            assert_eq!(heap.free(a), Err(FreeError::DoubleFree));
+            heap.check().unwrap();
+            b.sub(HEADER).write_bytes(0x55, 8);
+            assert_eq!(heap.free(b), Err(FreeError::Corrupt));
+        }
+        assert!(heap.check().is_err());
+    }
+}
