@@ -726,7 +726,12 @@ impl<S: MemorySource> Heap<S> {
                 self.set_prev_used(next, true);
             }
         }
-        self.touch(end.min(c as usize + HEADER + size));
+        // The block handed out ends at the rest's header, or at `end`.
+        self.touch(if total - size >= HEADER + MIN_PAYLOAD {
+            c as usize + HEADER + size
+        } else {
+            end
+        });
         Some(c.cast::<u8>().wrapping_add(HEADER))
     }
     // ANCHOR_END: take

@@ -286,3 +286,34 @@ fn big_blocks_get_mappings_of_their_own() {
     assert_eq!(heap.map().mapped.len(), 0);
     heap.check().unwrap();
 }
+
+#[test]
+#[cfg_attr(miri, ignore = "makes real mappings")]
+fn when_the_break_is_full_a_mapping_becomes_a_region() {
+    let mut heap = Heap::new(Arena::with_mappings(1 << 16));
+    CHeap::tune(&mut heap, c_api::Tunable::TopPad, 0);
+    CHeap::tune(&mut heap, c_api::Tunable::MmapThreshold, 1 << 30);
+    let a = heap.malloc(16);
+    let b = heap.malloc(300_000); // the arena is too small: a mapping
+    heap.check().unwrap();
+    // The break grows again, right after its region, whose fence is now
+    // second in the list of regions.
+    let c = heap.malloc(20_000);
+    heap.check().unwrap();
+    assert_eq!(
+        c as usize,
+        a as usize + 32 + HEADER,
+        "c follows a on the break"
+    );
+    // SAFETY: live blocks, written within their sizes and freed once.
+    unsafe {
+        b.write_bytes(1, 300_000);
+        c.write_bytes(2, 20_000);
+        heap.free(b).unwrap();
+        heap.free(a).unwrap();
+        heap.check().unwrap();
+        heap.free(c).unwrap();
+    }
+    heap.check().unwrap();
+    assert_eq!(heap.chunks().filter(|c| c.used).count(), 0);
+}
