@@ -438,7 +438,7 @@ pub struct TagMap {
     pub tags: Vec<Tags>,
     /// Each free list: its name, and its chunks' addresses from its head.
     pub lists: Vec<(String, Vec<usize>)>,
-    /// Bytes of a chunk header, of the links, and of a footer.
+    /// Bytes of a chunk header.
     pub header: usize,
     /// Bytes of the links at the start of a free payload.
     pub links: usize,
