@@ -5,6 +5,7 @@
 use alloc_suite::conformance::{Report, assert_conforms, table};
 use ch02_bump::Bump;
 use ch10_placement::{BestFit, Heap as Heap10, NextFit};
+use ch11_boundary_tags::{Heap as Heap11, Order};
 
 // ANCHOR: reports
 fn reports() -> Vec<(&'static str, Report)> {
@@ -28,6 +29,14 @@ fn reports() -> Vec<(&'static str, Report)> {
         (
             "10. best fit",
             assert_conforms(|a| Heap10::with_policy(a, BestFit)),
+        ),
+        (
+            "11. boundary tags",
+            assert_conforms(ch11_boundary_tags::Heap::new),
+        ),
+        (
+            "11. address order",
+            assert_conforms(|a| Heap11::with_order(a, Order::Address)),
         ),
     ]
 }
@@ -123,5 +132,13 @@ mod miri {
     #[test]
     fn ch10() {
         assert_conforms(|a| Heap10::with_policy(a, NextFit::default()));
+    }
+    #[test]
+    fn ch11() {
+        assert_conforms(ch11_boundary_tags::Heap::new);
+    }
+    #[test]
+    fn ch11_address_order() {
+        assert_conforms(|a| Heap11::with_order(a, Order::Address));
     }
 }

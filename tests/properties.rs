@@ -4,6 +4,7 @@
 use alloc_suite::model::{Model, arena_for, check, ops};
 use alloc_suite::shared::SharedArena;
 use ch10_placement::{BestFit, Heap as Heap10, NextFit};
+use ch11_boundary_tags::{Heap as Heap11, Order};
 use memsource::Arena;
 use proptest::prelude::*;
 
@@ -51,6 +52,8 @@ chapters! {
     ch10_next_fit => ch10_placement::Heap<Arena, NextFit>, |a| Heap10::with_policy(a, NextFit::default());
     #[cfg_attr(miri, ignore = "no unsafe code of its own: next fit stands for the policies")]
     ch10_best_fit => ch10_placement::Heap<Arena, BestFit>, |a| Heap10::with_policy(a, BestFit);
+    ch11_boundary_tags => ch11_boundary_tags::Heap<Arena>, ch11_boundary_tags::Heap::new;
+    ch11_address_order => ch11_boundary_tags::Heap<Arena>, |a| Heap11::with_order(a, Order::Address);
 }
 
 /// A block of the arena someone else took: its start and end offsets.
@@ -123,25 +126,35 @@ shrinking! {
     ch06_malloc_api_gives_back_only_its_own => ch06_malloc_api;
 }
 
-proptest! {
-    #![proptest_config(config(128))]
-
-    /// Chapter 9 never moves the break down (it gives pages back instead):
-    /// free everything and every chunk is free, the break is where the
-    /// heap's growths left it, and a foreign block is never written.
-    #[test]
-    fn ch09_ld_preload_keeps_the_break_and_never_touches_foreign_memory(
-        ops in ops::<ch09_ld_preload::Heap<SharedArena>>(MAX_OPS),
-        foreign_at in proptest::option::of(0..MAX_OPS),
-    ) {
-        let arena = SharedArena::new(arena_for(ops.len()) + (1 << 18));
-        let heap = ch09_ld_preload::Heap::new(arena.clone());
-        let (heap, foreign, used) = with_foreign(heap, &arena, &ops, foreign_at)?;
-        prop_assert!(heap.map().chunks.iter().all(|c| !c.used), "every chunk free");
-        prop_assert_eq!(arena.used(), used, "the break never moves down");
-        if let Some(taken) = foreign {
-            let intact = arena.with_bytes(taken, |b| b.iter().all(|&x| x == 0x5A));
-            prop_assert!(intact, "foreign memory was written");
+/// From chapter 9 on the heap never moves the break down (it gives pages
+/// back instead): free everything and every chunk is free, the break is
+/// where the heap's growths left it, and a foreign block is never written.
+macro_rules! keeping_the_break {
+    ($($name:ident => $heap:ident;)+) => {
+        proptest! {
+            #![proptest_config(config(128))]
+            $(
+                #[test]
+                fn $name(
+                    ops in ops::<$heap::Heap<SharedArena>>(MAX_OPS),
+                    foreign_at in proptest::option::of(0..MAX_OPS),
+                ) {
+                    let arena = SharedArena::new(arena_for(ops.len()) + (1 << 18));
+                    let heap = $heap::Heap::new(arena.clone());
+                    let (heap, foreign, used) = with_foreign(heap, &arena, &ops, foreign_at)?;
+                    prop_assert!(heap.map().chunks.iter().all(|c| !c.used), "every chunk free");
+                    prop_assert_eq!(arena.used(), used, "the break never moves down");
+                    if let Some(taken) = foreign {
+                        let intact = arena.with_bytes(taken, |b| b.iter().all(|&x| x == 0x5A));
+                        prop_assert!(intact, "foreign memory was written");
+                    }
+                }
+            )+
         }
-    }
+    };
+}
+
+keeping_the_break! {
+    ch09_ld_preload_keeps_the_break_and_never_touches_foreign_memory => ch09_ld_preload;
+    ch11_boundary_tags_keeps_the_break_and_never_touches_foreign_memory => ch11_boundary_tags;
 }
