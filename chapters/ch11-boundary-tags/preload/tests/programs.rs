@@ -3,3 +3,30 @@
 //! `support/alloc-suite/src/preload.rs`).
 
 alloc_suite::preload_tests!("libch11_preload.so", "ch11");
+
+/// The book shows one recorded run of `cargo run -p ch11-preload --example
+/// programs`; a live run must print the same table (numbers aside), with
+/// "yes" in every row: the same output as with glibc's malloc.
+#[test]
+fn the_recorded_comparison_in_the_book_matches_a_live_run() {
+    use alloc_suite::preload::{library, repo};
+    use alloc_suite::programs::{compare, perl_and_everyday};
+    let work = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("ch11-programs");
+    let live = compare(
+        &library("libch11_preload.so"),
+        perl_and_everyday(&work, &repo()),
+    );
+    let recorded = include_str!("../recorded-programs.txt");
+    let table: String = recorded
+        .lines()
+        .skip_while(|l| !l.starts_with("program"))
+        .take_while(|l| !l.is_empty())
+        .map(|l| format!("{l}\n"))
+        .collect();
+    alloc_suite::recorded::assert_same_shape(
+        &live,
+        &table,
+        "cargo build -p ch11-preload && cargo run -p ch11-preload --example programs > chapters/ch11-boundary-tags/preload/recorded-programs.txt",
+    );
+    assert!(!live.contains("NO"), "{live}");
+}
