@@ -1956,9 +1956,14 @@ impl<S: MemorySource> Heap<S> {
         }
         let mut on_list = Vec::new();
         let mut last = 0;
-        for (at, _, _) in self.free_list() {
+        for (at, _, l) in self.free_list() {
             if self.order == Order::Address && at <= last {
                 return Err(format!("the free list is not in address order at {at:#x}"));
+            }
+            if l.prev as usize != on_list.last().copied().unwrap_or(0) {
+                return Err(format!(
+                    "chunk {at:#x}'s prev link does not point to the chunk before it"
+                ));
             }
             last = at;
             on_list.push(at);
