@@ -199,7 +199,8 @@ pub const TRIM_THRESHOLD: usize = 128 * 1024;
 //    is `a`. With `Order::Address` it is in increasing address order.
 // 6. A header that stops being one (merged into the chunk before it) is
 //    left sealed and free, so a late second `free` of its block is still
-//    a double free. Only free headers are ever absorbed.
+//    a double free (until its page is given back: then it reads as zero,
+//    and is refused as not ours). Only free headers are ever absorbed.
 // 7. Blocks mapped on their own are in a list of their own, `mapped`:
 //    each mapping holds `lead` bytes, the last 16 of them a `MapLink`,
 //    then the header, then the payload to the mapping's end.
@@ -398,6 +399,29 @@ impl<S: MemorySource> Heap<S> {
             Some(x)
         } else {
             self.fail(h as usize)
+        }
+    }
+
+    /// The header of the block whose header a caller's pointer puts at `h`
+    /// (for `free` and `realloc`), verified. Sixteen zero bytes are refused
+    /// as [`FreeError::NotOurs`] without being recorded: the heap never
+    /// writes such a header, and they are what a header reads as once its
+    /// page was given back (a block freed, merged into a free chunk whose
+    /// pages then went back, and freed again). Anything else that fails
+    /// its seal is recorded as corruption.
+    ///
+    /// # Safety
+    /// As for [`header`](Heap::header).
+    unsafe fn block_header(&self, h: *const Header) -> Result<Header, FreeError> {
+        // SAFETY: the caller's promise, as in `header`.
+        let x = unsafe { h.read() };
+        if x.check == seal(h, x.size, x.lead) {
+            Ok(x)
+        } else if x.size == 0 && x.check == 0 && x.lead == 0 {
+            Err(FreeError::NotOurs)
+        } else {
+            self.fail::<()>(h as usize);
+            Err(FreeError::Corrupt)
         }
     }
 
@@ -927,9 +951,10 @@ impl<S: MemorySource> Heap<S> {
     /// goes on the free list. `free(null)` does nothing.
     ///
     /// A pointer outside the heap's regions and mappings is refused with
-    /// [`FreeError::NotOurs`] without reading anything at it; a block that
-    /// is already free is [`FreeError::DoubleFree`]; a header that fails
-    /// its check is [`FreeError::Corrupt`]. Each leaves the heap as it was.
+    /// [`FreeError::NotOurs`] without reading anything at it, and so is one
+    /// whose header reads as zero; a block that is already free is
+    /// [`FreeError::DoubleFree`]; a header that fails its check is
+    /// [`FreeError::Corrupt`]. Each leaves the heap as it was.
     ///
     /// # Safety
     /// The block, if it is one of this heap's, is not used after this.
@@ -972,10 +997,8 @@ impl<S: MemorySource> Heap<S> {
     /// given up by its owner.
     unsafe fn release(&mut self, h: *mut Header, r: Region) -> Result<(), FreeError> {
         let corrupt = Err(FreeError::Corrupt);
-        // SAFETY: the caller's promise: `h` is in `r`.
-        let Some(x) = (unsafe { self.header(h) }) else {
-            return corrupt;
-        };
+        // SAFETY: the caller's promise: `h` is in `r`, aligned.
+        let x = unsafe { self.block_header(h) }?;
         if !x.is_used() {
             return Err(FreeError::DoubleFree);
         }
@@ -1188,9 +1211,7 @@ impl<S: MemorySource> Heap<S> {
         };
         let h = r.at(h);
         // SAFETY: `h` lies in region `r`, aligned.
-        let Some(x) = (unsafe { self.header(h) }) else {
-            return Err(FreeError::Corrupt);
-        };
+        let x = unsafe { self.block_header(h) }?;
         if !x.is_used() {
             return Err(FreeError::NotOurs); // not a live block
         }
