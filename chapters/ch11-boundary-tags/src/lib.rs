@@ -158,7 +158,9 @@ fn mix(x: usize) -> u32 {
 pub const MMAP_THRESHOLD: usize = 128 * 1024;
 
 /// When the break cannot grow, the heap grows by mappings of at least this
-/// many bytes.
+/// many bytes, and at least as many as all its earlier such mappings
+/// together: a heap of n bytes then has O(log n) regions, and the search
+/// for a pointer's region stays short.
 pub const FALLBACK_STEP: usize = 256 * 1024;
 
 /// Each growth of the break asks for this much more than it needs, and
@@ -234,6 +236,8 @@ pub struct Heap<S> {
     order: Order,
     /// Blocks mapped on their own (invariant 7).
     mapped: *mut Header,
+    /// Bytes of the regions made of mappings (the break could not grow).
+    mapped_regions: usize,
     /// The first corrupted header found, or 0 (invariant 0).
     corrupt: Cell<usize>,
     /// Where written memory ends on the break (invariant 8).
@@ -343,6 +347,7 @@ impl<S: MemorySource> Heap<S> {
             free: ptr::null_mut(),
             order,
             mapped: ptr::null_mut(),
+            mapped_regions: 0,
             corrupt: Cell::new(0),
             dirty_end: 0,
             top_pad: TOP_PAD,
@@ -768,11 +773,19 @@ impl<S: MemorySource> Heap<S> {
     fn grow(&mut self, size: usize) -> Option<(*mut Header, bool)> {
         let need = size.checked_add(HEADER + FENCE)?;
         let Some((grown, amount)) = self.grow_source(need) else {
-            // The break cannot grow: a mapping becomes a region instead.
-            let len = need
+            // The break cannot grow: a mapping becomes a region instead, as
+            // big as all earlier ones together (so they stay few), or if
+            // that cannot be had, as big as needed.
+            let least = need
                 .max(FALLBACK_STEP)
                 .checked_next_multiple_of(page_size())?;
-            let m = self.source.map(len)?;
+            let want = least.max(self.mapped_regions);
+            let (m, len) = match self.source.map(want) {
+                Some(m) => (m, want),
+                None if want > least => (self.source.map(least)?, least),
+                None => return None,
+            };
+            self.mapped_regions = self.mapped_regions.saturating_add(len);
             // SAFETY: the mapping is `len` bytes, page-aligned and ours.
             return unsafe { Some((self.new_region(m.as_ptr(), len, false), true)) };
         };

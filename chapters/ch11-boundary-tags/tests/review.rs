@@ -288,3 +288,23 @@ fn every_pointer_in_and_around_the_heap_gets_an_answer() {
         }
     }
 }
+
+/// When the break cannot grow, each mapping that becomes a region is at
+/// least as big as all the earlier ones together: a heap of n bytes has
+/// O(log n) regions, so finding a pointer's region (every `free`, every
+/// link followed) stays a handful of comparisons.
+#[test]
+#[cfg_attr(miri, ignore = "Miri has no mmap")]
+fn a_blocked_break_keeps_the_regions_few() {
+    let mut heap = Heap::new(Arena::with_mappings(1 << 16));
+    let blocks: Vec<_> = (0..2000).map(|_| heap.malloc(100_000)).collect();
+    assert!(blocks.iter().all(|p| !p.is_null()));
+    let regions = heap.tag_map().tags.iter().filter(|t| t.fence).count();
+    assert!(regions <= 16, "{regions} regions for 200 MB");
+    heap.check().unwrap();
+    for p in blocks {
+        // SAFETY: live blocks, freed once.
+        unsafe { heap.free(p) }.unwrap();
+    }
+    heap.check().unwrap();
+}
