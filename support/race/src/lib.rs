@@ -267,6 +267,24 @@ pub struct Workload {
     pub fill: Vec<Op>,
     /// Operations timed.
     pub timed: Vec<Op>,
+    /// Time only the frees among `timed` (runs of them, one clock reading
+    /// per run), and count only them.
+    pub frees_only: bool,
+}
+
+impl Workload {
+    /// The operations the time is divided by: all the timed ones, or the
+    /// frees if only they are timed.
+    pub fn counted(&self) -> usize {
+        if self.frees_only {
+            self.timed
+                .iter()
+                .filter(|op| matches!(op, Op::Free(_)))
+                .count()
+        } else {
+            self.timed.len()
+        }
+    }
 }
 
 /// The reference workload (sizes 8-512 bytes, fill to `max_live`, then
@@ -276,6 +294,7 @@ pub fn reference_workload(ops: usize, max_live: usize) -> Workload {
         name: format!("reference ({ops} ops, {max_live} live)"),
         fill: Vec::new(),
         timed: reference(ops, max_live, SEED),
+        frees_only: false,
     }
 }
 
@@ -288,6 +307,28 @@ pub fn scaling_workload(live: usize, ops: usize) -> Workload {
         name: format!("{live} live"),
         fill: all[..live].to_vec(),
         timed: all[live..live + ops].to_vec(),
+        frees_only: false,
+    }
+}
+
+/// What `free` costs as the heap grows: `live` blocks allocated first (not
+/// timed), then `batches` times, 100 frees of blocks picked at random
+/// (timed, one clock reading per batch) and 100 new blocks (not timed), so
+/// that the heap stays the same size.
+pub fn free_workload(live: usize, batches: usize) -> Workload {
+    const BATCH: usize = 100;
+    let mut rng = Rng::new(SEED + 4);
+    let fill = (0..live).map(|_| Op::Malloc(rng.range(8, 512))).collect();
+    let mut timed = Vec::with_capacity(batches * 2 * BATCH);
+    for _ in 0..batches {
+        timed.extend((0..BATCH).map(|_| Op::Free(rng.range(0, usize::MAX >> 1))));
+        timed.extend((0..BATCH).map(|_| Op::Malloc(rng.range(8, 512))));
+    }
+    Workload {
+        name: format!("{live} live"),
+        fill,
+        timed,
+        frees_only: true,
     }
 }
 // ANCHOR_END: workload
@@ -336,6 +377,7 @@ pub fn realloc_workload(ops: usize, max_live: usize) -> Workload {
         name: format!("realloc ({ops} ops, {max_live} live)"),
         fill: Vec::new(),
         timed: out,
+        frees_only: false,
     }
 }
 
@@ -361,6 +403,7 @@ pub fn big_workload(ops: usize, max_live: usize) -> Workload {
         name: format!("big ({ops} ops, {max_live} live)"),
         fill: Vec::new(),
         timed: out,
+        frees_only: false,
     }
 }
 
@@ -403,6 +446,7 @@ pub fn fragmentation_workload(n: usize, cycles: usize) -> Workload {
         name: format!("fragmentation ({cycles} cycles of {n})"),
         fill: Vec::new(),
         timed: out,
+        frees_only: false,
     }
 }
 // ANCHOR_END: more_workloads
@@ -463,9 +507,28 @@ pub struct Run {
 pub fn time(a: &mut (impl Alloc + ?Sized), w: &Workload) -> Run {
     let mut live = Live::with_capacity(w.fill.len() + w.timed.len());
     let mut failed = exec(a, &mut live, &w.fill);
-    let start = Instant::now();
-    failed += exec(a, &mut live, black_box(&w.timed));
-    let time = start.elapsed();
+    let mut time = Duration::ZERO;
+    if w.frees_only {
+        // Runs of frees under the clock, the rest not.
+        let mut ops = black_box(&w.timed[..]);
+        while let Some(first) = ops.first() {
+            let is_free = matches!(first, Op::Free(_));
+            let n = ops
+                .iter()
+                .take_while(|op| matches!(op, Op::Free(_)) == is_free)
+                .count();
+            let start = Instant::now();
+            failed += exec(a, &mut live, &ops[..n]);
+            if is_free {
+                time += start.elapsed();
+            }
+            ops = &ops[n..];
+        }
+    } else {
+        let start = Instant::now();
+        failed += exec(a, &mut live, black_box(&w.timed));
+        time = start.elapsed();
+    }
     free_all(a, &mut live);
     Run { time, failed }
 }
@@ -809,10 +872,20 @@ pub type WithAlloc = Box<dyn Fn(usize, &mut dyn FnMut(&mut dyn Alloc))>;
 /// A chapter's heap over a fresh arena for every run (made before the
 /// clock starts). The threads workload puts it behind one lock.
 fn chapter<M: Malloc + Send + 'static>(new: fn(Tracked) -> M) -> Contestant {
+    named_chapter(M::NAME, true, new)
+}
+
+/// [`chapter`], under a name of its own (for a chapter's heap with one of
+/// its options), and not `slow` if its operations do not walk the heap.
+fn named_chapter<M: Malloc + Send + 'static>(
+    name: &'static str,
+    slow: bool,
+    new: fn(Tracked) -> M,
+) -> Contestant {
     Contestant {
-        name: M::NAME,
+        name,
         book: true,
-        slow: true,
+        slow,
         run: Box::new(move |w| {
             time(
                 &mut Measured::new(new, Arena::with_mappings(arena_for(w))),
@@ -944,6 +1017,17 @@ pub fn contestants() -> Vec<Contestant> {
         chapter(ch07_global_alloc::Heap::new),
         chapter(ch08_mmap::Heap::new),
         chapter(ch09_ld_preload::Heap::new),
+        named_chapter("ch10 first fit", true, ch10_placement::Heap::new),
+        named_chapter("ch10 next fit", true, |s| {
+            ch10_placement::Heap::with_policy(s, ch10_placement::NextFit::default())
+        }),
+        named_chapter("ch10 best fit", true, |s| {
+            ch10_placement::Heap::with_policy(s, ch10_placement::BestFit)
+        }),
+        named_chapter("ch11 boundary tags", false, ch11_boundary_tags::Heap::new),
+        named_chapter("ch11 address order", true, |s| {
+            ch11_boundary_tags::Heap::with_order(s, ch11_boundary_tags::Order::Address)
+        }),
     ]
 }
 // ANCHOR_END: contestant
@@ -1200,7 +1284,7 @@ pub fn race(
         rounds,
         &mut |c| {
             let w = if c.slow { slow_workload } else { workload };
-            (w.name.clone(), w.timed.len())
+            (w.name.clone(), w.counted())
         },
         &mut |c| (c.run)(if c.slow { slow_workload } else { workload }),
         progress,

@@ -10,15 +10,16 @@
 
 use race::{
     Contestant, Live, Threads, Times, Workload, big_workload, contestants, efficiency_trial, exec,
-    fragmentation_workload, free_all, peak_live, race, race_threads, realloc_workload,
-    reference_workload, scaling_workload,
+    fragmentation_workload, free_all, free_workload, peak_live, race, race_threads,
+    realloc_workload, reference_workload, scaling_workload,
 };
 use std::path::{Path, PathBuf};
 
 /// Every workload and measure, in the order a full run does them.
-const ALL: [&str; 8] = [
+const ALL: [&str; 9] = [
     "reference",
     "scaling",
+    "free",
     "realloc",
     "big",
     "fragmentation",
@@ -71,7 +72,8 @@ fn main() {
     for name in names {
         match name {
             "reference" => reference(&all, &plan),
-            "scaling" => scaling(&all, &plan),
+            "scaling" => scaling(&all, &plan, &SCALING),
+            "free" => scaling(&all, &plan, &FREE),
             "realloc" => realloc(&all, &plan),
             "big" => big(&all, &plan),
             "fragmentation" => fragmentation(&all, &plan),
@@ -207,21 +209,51 @@ fn timed(
     write(plan, &format!("race-{file}.svg"), &svg);
 }
 
-fn scaling(all: &[Contestant], plan: &Plan) {
+/// A workload run at each of the [`SCALES`], and how its table and plot
+/// are written.
+struct Scaled {
+    /// The files' name: `race-<file>.md` and `.svg`.
+    file: &'static str,
+    /// The workload at `live` blocks, with `n` for its size.
+    make: fn(usize, usize) -> Workload,
+    /// `n` for the fast and the slow contestants, quick and full.
+    quick: (usize, usize),
+    full: (usize, usize),
+    /// What the table's columns count, and the plot's title.
+    unit: &'static str,
+    title: &'static str,
+    note: &'static str,
+}
+
+const SCALING: Scaled = Scaled {
+    file: "scaling",
+    make: scaling_workload,
+    quick: (10_000, 1_000),
+    full: (200_000, 5_000),
+    unit: "ns/op",
+    title: "Nanoseconds per operation as the heap grows (log scale)",
+    note: "; the heap is filled first, untimed, then operations that keep about that many blocks live are timed; \
+           at 100000 live the slow contestants ran one round",
+};
+
+const FREE: Scaled = Scaled {
+    file: "free",
+    make: free_workload,
+    quick: (100, 10),
+    full: (2_000, 50),
+    unit: "ns/free",
+    title: "Nanoseconds per free as the heap grows (log scale)",
+    note: "; the heap is filled first, untimed, then batches of 100 frees of blocks picked at random are timed \
+           (one clock reading per batch), each followed by 100 new blocks, untimed; \
+           at 100000 live the slow contestants ran one round",
+};
+
+fn scaling(all: &[Contestant], plan: &Plan, how: &Scaled) {
     let scales: &[usize] = if plan.quick { &SCALES[..2] } else { &SCALES };
     let mut columns: Vec<Vec<Times>> = Vec::new();
     for &live in scales {
-        let (fast, slow): (Workload, Workload) = if plan.quick {
-            (
-                scaling_workload(live, 10_000),
-                scaling_workload(live, 1_000),
-            )
-        } else {
-            (
-                scaling_workload(live, 200_000),
-                scaling_workload(live, 5_000),
-            )
-        };
+        let (f, s) = if plan.quick { how.quick } else { how.full };
+        let (fast, slow): (Workload, Workload) = ((how.make)(live, f), (how.make)(live, s));
         // At 100,000 live blocks, filling the heap of a list-walking
         // allocator takes minutes (every malloc walks every block): one
         // round for them.
@@ -246,7 +278,7 @@ fn scaling(all: &[Contestant], plan: &Plan) {
     // operation is on the biggest heap than on the smallest.
     let mut md = String::from("| allocator |");
     for &live in scales {
-        md += &format!(" {live} live (ns/op) |");
+        md += &format!(" {live} live ({}) |", how.unit);
     }
     md += " biggest / smallest |\n|---|";
     md += &"--:|".repeat(scales.len() + 1);
@@ -264,12 +296,8 @@ fn scaling(all: &[Contestant], plan: &Plan) {
         let growth = columns.last().unwrap()[i].median() / columns[0][i].median();
         md += &format!(" {growth:.1}× |\n");
     }
-    md += &recorded_times(
-        plan,
-        "; the heap is filled first, untimed, then operations that keep about that many blocks live are timed; \
-         at 100000 live the slow contestants ran one round",
-    );
-    write(plan, "race-scaling.md", &md);
+    md += &recorded_times(plan, how.note);
+    write(plan, &format!("race-{}.md", how.file), &md);
     let xs: Vec<String> = scales.iter().map(|l| format!("{l} live")).collect();
     let xs: Vec<&str> = xs.iter().map(String::as_str).collect();
     let series: Vec<(&str, Vec<Option<f64>>, bool)> = all
@@ -283,13 +311,8 @@ fn scaling(all: &[Contestant], plan: &Plan) {
             (c.name, v, c.book)
         })
         .collect();
-    let svg = allockit::svg::lines(
-        "Nanoseconds per operation as the heap grows (log scale)",
-        &xs,
-        &series,
-        "ns",
-    );
-    write(plan, "race-scaling.svg", &svg);
+    let svg = allockit::svg::lines(how.title, &xs, &series, "ns");
+    write(plan, &format!("race-{}.svg", how.file), &svg);
 }
 
 /// The threads workload's table: the thread-safe contestants (the book's
