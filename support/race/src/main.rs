@@ -521,7 +521,8 @@ fn footprint_child(index: &str, quick: bool) {
 fn footprint(all: &[Contestant], plan: &Plan) {
     let w = footprint_workload(plan.quick);
     let live = peak_live(&w.timed) as f64 / 1024.0;
-    let exe = std::env::current_exe().expect("this program");
+    // This very program, even if its file was rebuilt since it started.
+    let exe = Path::new("/proc/self/exe");
     let mut md = String::from(
         "| allocator | peak live (KiB) | taken from its memory source, peak (KiB) | live / taken | \
          resident growth, peak (KiB) | live / resident growth |\n|---|--:|--:|--:|--:|--:|\n",
@@ -529,7 +530,7 @@ fn footprint(all: &[Contestant], plan: &Plan) {
     let mut groups: Vec<(&str, Vec<f64>)> = Vec::new();
     for (i, c) in all.iter().enumerate() {
         progress(&format!("footprint, {}: {}", w.name, c.name));
-        let mut cmd = std::process::Command::new(&exe);
+        let mut cmd = std::process::Command::new(exe);
         cmd.args([CHILD, &i.to_string()]);
         if plan.quick {
             cmd.arg("--quick");
