@@ -107,9 +107,10 @@ fn recorded(plan: &Plan, note: &str) -> String {
 fn recorded_times(plan: &Plan, note: &str) -> String {
     format!(
         "{} Rounds interleaved ({} of each); \
-         the ratios are from the same run. Slow contestants (the book's \
-         chapters so far and linked_list_allocator, whose every operation \
-         walks a list) run fewer operations, as the last column says.\n",
+         the ratios are from the same run. Slow contestants (those whose \
+         every operation walks a list: linked_list_allocator and most of the \
+         book's heaps) run fewer operations, as the last \
+         column says.\n",
         recorded(plan, note),
         plan.rounds
     )
