@@ -317,11 +317,9 @@ fn scaling(all: &[Contestant], plan: &Plan, how: &Scaled) {
         let growth = largest.map_or(f64::NAN, |col| col[i].median()) / columns[0][i].median();
         md += &format!(" {growth:.1}× |\n");
     }
-    md += &format!(
-        "\n— : not run at 100000 live blocks: filling the heap would take minutes \
-         (every `malloc` walks every block); chapter 9 stands for chapters 3 to 10, \
-         whose walk is the same.\n"
-    );
+    md += "\n— : not run at 100000 live blocks: filling the heap would take minutes \
+           (every `malloc` walks every block); chapter 9 stands for chapters 3 to 10, \
+           whose walk is the same.\n";
     md += &recorded_times(plan, how.note);
     write(plan, &format!("race-{}.md", how.file), &md);
     let xs: Vec<String> = scales.iter().map(|l| format!("{l} live")).collect();
