@@ -17,6 +17,7 @@
 #![warn(missing_docs)]
 
 pub mod bench;
+pub mod c_layer;
 pub mod conformance;
 pub mod efficiency;
 pub mod exercises;
