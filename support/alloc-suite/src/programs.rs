@@ -193,3 +193,22 @@ pub fn compare(library: &Path, programs: Vec<Program>) -> String {
     }
     out
 }
+
+/// The table [`compare`] printed, out of a recorded run's output (which
+/// has lines before and after it).
+pub fn table_in(recorded: &str) -> String {
+    recorded
+        .lines()
+        .skip_while(|l| !l.starts_with("program"))
+        .take_while(|l| !l.is_empty())
+        .map(|l| format!("{l}\n"))
+        .collect()
+}
+
+/// Checks a live [`compare`] table against a recorded run's output: the
+/// same table (numbers aside, see [`crate::recorded::assert_same_shape`]),
+/// and the same output as with glibc's malloc ("yes") in every row.
+pub fn assert_matches_recorded(live: &str, recorded: &str, record_with: &str) {
+    crate::recorded::assert_same_shape(live, &table_in(recorded), record_with);
+    assert!(!live.contains("NO"), "{live}");
+}
