@@ -11,7 +11,8 @@ pub use crate::exercises::GOOD_FIT_LOOK;
 #[derive(Clone, Copy, Debug, Default)]
 pub struct WorstFit;
 
-impl Policy for WorstFit {
+// SAFETY: `find` returns only chunks of `heap.chunks()`.
+unsafe impl Policy for WorstFit {
     const NAME: &'static str = "worst fit";
 
     fn find<S: MemorySource>(heap: &Heap<S, Self>, size: usize) -> Option<Chunk<'_>> {
@@ -31,7 +32,8 @@ impl Policy for WorstFit {
 #[derive(Clone, Copy, Debug, Default)]
 pub struct GoodFit;
 
-impl Policy for GoodFit {
+// SAFETY: `find` returns only chunks of `heap.chunks()`.
+unsafe impl Policy for GoodFit {
     const NAME: &'static str = "good fit";
 
     fn find<S: MemorySource>(heap: &Heap<S, Self>, size: usize) -> Option<Chunk<'_>> {

@@ -19,11 +19,13 @@ use memsource::MemorySource;
 /// Serve each request from the *largest* unused chunk (the first of them
 /// in address order, if several are equally large), so that what is left
 /// after splitting is as big as it can be. Return `None` only if no unused
-/// chunk has `size` bytes.
+/// chunk has `size` bytes. (`Policy` is an unsafe trait: whatever you
+/// return must come from `heap.chunks()`.)
 #[derive(Clone, Copy, Debug, Default)]
 pub struct WorstFit;
 
-impl Policy for WorstFit {
+// SAFETY: `find` returns only chunks of `heap.chunks()`.
+unsafe impl Policy for WorstFit {
     const NAME: &'static str = "worst fit";
 
     fn find<S: MemorySource>(heap: &Heap<S, Self>, size: usize) -> Option<Chunk<'_>> {
@@ -47,7 +49,8 @@ pub const GOOD_FIT_LOOK: usize = 4;
 #[derive(Clone, Copy, Debug, Default)]
 pub struct GoodFit;
 
-impl Policy for GoodFit {
+// SAFETY: `find` returns only chunks of `heap.chunks()`.
+unsafe impl Policy for GoodFit {
     const NAME: &'static str = "good fit";
 
     fn find<S: MemorySource>(heap: &Heap<S, Self>, size: usize) -> Option<Chunk<'_>> {

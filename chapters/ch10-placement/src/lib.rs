@@ -203,7 +203,13 @@ impl Chunk<'_> {
 /// `find` on every `malloc` that a free chunk might serve, and tells the
 /// policy about the two things that change where a search should look:
 /// a chunk chosen, and a chunk merged away.
-pub trait Policy: Sized {
+///
+/// # Safety
+/// `find` returns only chunks of the heap it is given (from its
+/// `chunks()`), never one of another heap: `malloc` checks that the chunk
+/// is unused and big enough, but finding out whose it is would take a walk
+/// of the whole heap.
+pub unsafe trait Policy: Sized {
     /// The policy's name, for tables.
     const NAME: &'static str;
 
@@ -230,7 +236,8 @@ pub trait Policy: Sized {
 #[derive(Clone, Copy, Debug, Default)]
 pub struct FirstFit;
 
-impl Policy for FirstFit {
+// SAFETY: `find` returns a chunk of `heap.chunks()`.
+unsafe impl Policy for FirstFit {
     const NAME: &'static str = "first fit";
 
     fn find<S: MemorySource>(heap: &Heap<S, Self>, size: usize) -> Option<Chunk<'_>> {
@@ -262,7 +269,8 @@ impl Default for NextFit {
 // chunk it points at, and moves with it.
 unsafe impl Send for NextFit {}
 
-impl Policy for NextFit {
+// SAFETY: `find` returns a chunk of `heap.chunks_from` or `heap.chunks()`.
+unsafe impl Policy for NextFit {
     const NAME: &'static str = "next fit";
 
     fn find<S: MemorySource>(heap: &Heap<S, Self>, size: usize) -> Option<Chunk<'_>> {
@@ -302,7 +310,8 @@ impl Policy for NextFit {
 #[derive(Clone, Copy, Debug, Default)]
 pub struct BestFit;
 
-impl Policy for BestFit {
+// SAFETY: `find` returns a chunk of `heap.chunks()`.
+unsafe impl Policy for BestFit {
     const NAME: &'static str = "best fit";
 
     fn find<S: MemorySource>(heap: &Heap<S, Self>, size: usize) -> Option<Chunk<'_>> {
@@ -343,8 +352,9 @@ impl<S: MemorySource> Heap<S> {
 
 impl<S: MemorySource, P: Policy> Heap<S, P> {
     /// An empty heap over `source` that places blocks with `policy`.
-    /// (A policy can only return chunks of the heap, through `Chunk`;
-    /// `malloc` checks that the chunk is unused and big enough.)
+    /// (A policy promises to return only chunks of this heap, which is
+    /// why `Policy` is an unsafe trait; `malloc` checks that the chunk is
+    /// unused and big enough.)
     pub const fn with_policy(source: S, policy: P) -> Self {
         Heap {
             source,
