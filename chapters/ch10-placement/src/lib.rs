@@ -1449,21 +1449,8 @@ impl<S: MemorySource, P: Policy> Heap<S, P> {
 // ANCHOR: conformance
 impl<S: MemorySource, P: Policy> Malloc for Heap<S, P> {
     const NAME: &'static str = P::NAME;
-    const BEHAVIOURS: &'static [Behaviour] = &[
-        Behaviour::Correct,
-        Behaviour::ZeroSize,
-        Behaviour::HugeSize,
-        Behaviour::OutOfMemory,
-        Behaviour::RandomOps,
-        Behaviour::RefusesDoubleFree,
-        Behaviour::RefusesForeign,
-        Behaviour::ReusesFreed,
-        Behaviour::Splits,
-        Behaviour::Coalesces,
-        Behaviour::ReturnsMemory,
-        Behaviour::Realloc,
-        Behaviour::Calloc,
-    ];
+    /// Every behaviour of the suite, as from chapter 6 on.
+    const BEHAVIOURS: &'static [Behaviour] = &Behaviour::ALL;
     // ANCHOR_END: conformance
 
     /// Free memory on top up to the pad is kept, and up to the trim
