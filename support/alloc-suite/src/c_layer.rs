@@ -1,6 +1,7 @@
 //! What the C layer must do whatever the heap under it: checks shared by
 //! every chapter's C interface.
 
+use allockit::{FreeError, Malloc};
 use c_api::{CHeap, State};
 
 fn errno() -> i32 {
@@ -53,4 +54,27 @@ pub fn a_blocked_break_falls_back_to_mmap_quietly<H: CHeap>(c: &State<H>) {
         unsafe { c.free(p) };
     }
     assert_eq!(errno(), 1234, "free changed errno");
+}
+
+/// A write 16 bytes past the end of a block lands on the header of the
+/// block after it: `heap` (fresh, with headers of `header` bytes) must
+/// refuse to free that block as corrupt (not as a double free), record
+/// where, and say so in its heap walk.
+pub fn an_overwritten_header_is_reported_as_corruption<H: Malloc + CHeap>(
+    mut heap: H,
+    header: usize,
+) {
+    let a = Malloc::malloc(&mut heap, 24);
+    let b = Malloc::malloc(&mut heap, 24);
+    let usable = CHeap::usable_size(&heap, a).expect("a live block");
+    assert_eq!(b as usize, a as usize + usable + header, "b right after a");
+    // SAFETY: writes 16 bytes past a's block, over b's header: the bug
+    // this check plays. The heap owns those bytes, and must notice.
+    unsafe { a.add(usable).write_bytes(b'x', 16) };
+    // SAFETY: b is a live block (whose header was overwritten).
+    let freed = unsafe { Malloc::free(&mut heap, b) };
+    assert_eq!(freed, Err(FreeError::Corrupt));
+    assert_eq!(CHeap::corruption(&heap), Some(b as usize - header));
+    let why = Malloc::check(&heap).expect_err("the heap walk must see it");
+    assert!(why.contains("overwritten"), "{why}");
 }
